@@ -1,0 +1,1 @@
+"""Canvasbot: image models behind slash commands."""

@@ -1,0 +1,79 @@
+"""HTTP plumbing shared by the provider clients: one place turns transport failures into the
+error tree, parses Retry-After, and downloads images. Providers never create their own client:
+the composition root injects one pooled `httpx.AsyncClient`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from typing import Any
+
+import httpx
+
+from providers.errors import BadResponse, ProviderUnavailable
+
+__all__ = ["DEFAULT_TIMEOUT", "fetch_image", "json_body", "parse_retry_after", "send"]
+
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+
+
+async def send(
+    client: httpx.AsyncClient, method: str, url: str, *, provider: str,
+    timeout: httpx.Timeout | float | None = None, **kwargs: Any,
+) -> httpx.Response:
+    """Send one request; timeouts and connection errors become `ProviderUnavailable`."""
+    try:
+        return await client.request(method, url, timeout=timeout or DEFAULT_TIMEOUT, **kwargs)
+    except httpx.TimeoutException as exc:
+        raise ProviderUnavailable(f"timed out ({type(exc).__name__})", provider=provider) from exc
+    except httpx.TransportError as exc:
+        raise ProviderUnavailable(
+            f"could not connect ({type(exc).__name__})", provider=provider
+        ) from exc
+
+
+def json_body(response: httpx.Response, *, provider: str) -> Any:
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise BadResponse(
+            f"answered HTTP {response.status_code} with a body that is not JSON",
+            provider=provider, status=response.status_code,
+        ) from exc
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+async def fetch_image(
+    client: httpx.AsyncClient, url: str, *, provider: str,
+    timeout: httpx.Timeout | float | None = None,
+) -> tuple[bytes, str]:
+    """Download an image the provider hosts; returns (bytes, mime type)."""
+    response = await send(client, "GET", url, provider=provider, timeout=timeout)
+    if response.status_code >= 500:
+        raise ProviderUnavailable(
+            f"image download failed with HTTP {response.status_code}", provider=provider,
+            status=response.status_code,
+        )
+    if response.status_code != 200 or not response.content:
+        raise BadResponse(
+            f"image download failed with HTTP {response.status_code}", provider=provider,
+            status=response.status_code,
+        )
+    mime = response.headers.get("content-type", "image/jpeg").split(";")[0].strip()
+    return response.content, mime if mime.startswith("image/") else "image/jpeg"

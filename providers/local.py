@@ -1,0 +1,90 @@
+"""An offline provider: renders a deterministic picture from (prompt, seed, size) with Pillow.
+
+It is not an AI model and says so on the picture; it exists so the bot works with no keys, and so
+tests and benchmarks exercise every other part of the pipeline for real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import random
+import textwrap
+
+from PIL import Image, ImageDraw, ImageFont
+
+from providers.base import MAX_SEED, Capabilities, GeneratedImage, GenerationRequest, ImageProvider
+from providers.catalog import ModelOffer, ModelSpec
+
+__all__ = ["LocalProvider", "render_preview"]
+
+LABEL = "OFFLINE PREVIEW - not an AI model"
+
+
+def _palette(prompt: str, seed: int) -> random.Random:
+    digest = hashlib.sha256(f"{seed}\x00{prompt}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def render_preview(prompt: str, seed: int, width: int, height: int, *, quality: int = 90) -> bytes:
+    """A JPEG that depends only on its arguments (and the Pillow version)."""
+    rng = _palette(prompt, seed)
+    top = tuple(rng.randrange(256) for _ in range(3))
+    bottom = tuple(rng.randrange(256) for _ in range(3))
+    gradient = Image.linear_gradient("L").resize((width, height))
+    image = Image.composite(Image.new("RGB", (width, height), bottom),
+                            Image.new("RGB", (width, height), top), gradient)
+    draw = ImageDraw.Draw(image, "RGBA")
+    for _ in range(12):
+        x, y = rng.randrange(width), rng.randrange(height)
+        radius = rng.randrange(min(width, height) // 16, min(width, height) // 4)
+        colour = (*(rng.randrange(256) for _ in range(3)), rng.randrange(60, 160))
+        draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=colour)
+    font = ImageFont.load_default(size=max(16, width // 40))
+    small = ImageFont.load_default(size=max(12, width // 64))
+    draw.rectangle((0, 0, width, height // 9), fill=(0, 0, 0, 150))
+    draw.text((width // 40, height // 40), LABEL, fill=(255, 255, 255), font=font)
+    caption = "\n".join(textwrap.wrap(prompt, width=max(20, width // 14))[:6])
+    draw.multiline_text((width // 40, height - height // 4), caption, fill=(255, 255, 255),
+                        font=small, stroke_width=2, stroke_fill=(0, 0, 0))
+    draw.text((width // 40, height - height // 20), f"seed {seed}", fill=(255, 255, 255),
+              font=small, stroke_width=2, stroke_fill=(0, 0, 0))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+class LocalProvider(ImageProvider):
+    name = "local"
+    offline_preview = True
+    capabilities = Capabilities(
+        seed_input=True, seed_output=True, max_images_per_call=4, negative_prompt=True,
+        reports_cost=True,
+    )
+
+    def __init__(self, *, latency_ms: float = 0.0) -> None:
+        self.latency_s = max(0.0, latency_ms) / 1000
+
+    def offer_for(self, model: ModelSpec) -> ModelOffer:
+        # Every catalog model can be previewed offline, free.
+        return ModelOffer(provider=self.name, model_id=f"local-preview:{model.key}", price_usd=0.0)
+
+    async def _generate(
+        self, request: GenerationRequest, model: ModelSpec, offer: ModelOffer
+    ) -> list[GeneratedImage]:
+        width, height = model.size_for(request.aspect)
+        first = request.seed if request.seed is not None else random.randint(0, MAX_SEED)
+        seeds = [(first + i) % (MAX_SEED + 1) for i in range(request.count)]
+        simulated = asyncio.sleep(self.latency_s) if self.latency_s else asyncio.sleep(0)
+        # Rendering is CPU work: keep it off the event loop, overlapping the simulated latency.
+        rendered, _ = await asyncio.gather(
+            asyncio.gather(*(asyncio.to_thread(render_preview, request.prompt, s, width, height)
+                             for s in seeds)),
+            simulated,
+        )
+        return [
+            GeneratedImage(data=data, mime_type="image/jpeg", seed=seed, width=width,
+                           height=height, cost_usd=0.0)
+            for data, seed in zip(rendered, seeds, strict=True)
+        ]
