@@ -168,7 +168,11 @@ class ImageProvider(ABC):
             raise InvalidRequest(reason, provider=self.name)
         offer = self.offer_for(model)
         assert offer is not None  # unsupported_reason checked it
-        if request.seed is None and self.capabilities.seed_input and not self.capabilities.seed_output:
+        if (
+            request.seed is None
+            and self.capabilities.seed_input
+            and not self.capabilities.seed_output
+        ):
             # The provider takes a seed but does not report one: choose it so the user sees it.
             request = request.model_copy(update={"seed": random.randint(0, 2**31 - 1)})
         started = time.perf_counter()
@@ -198,3 +202,4 @@ class ImageProvider(ABC):
 
     async def aclose(self) -> None:
         """Release anything the provider holds (the shared HTTP client is closed by its owner)."""
+        return None

@@ -98,9 +98,11 @@ class Catalog:
         for key, raw in data.get("models", {}).items():
             try:
                 sizes = raw["sizes"]
-                sizes = size_sets[sizes] if isinstance(sizes, str) else {
-                    a: (int(w), int(h)) for a, (w, h) in sizes.items()
-                }
+                sizes = (
+                    size_sets[sizes]
+                    if isinstance(sizes, str)
+                    else {a: (int(w), int(h)) for a, (w, h) in sizes.items()}
+                )
                 price = float(raw["price_usd"])
                 offers = {
                     provider: ModelOffer(

@@ -52,8 +52,9 @@ class InvalidRequest(ProviderError):
 class AuthenticationFailed(ProviderError):
     """The operator's key was rejected."""
 
-    def __init__(self, message: str, *, provider: str = "", env_var: str = "",
-                 status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, provider: str = "", env_var: str = "", status: int | None = None
+    ) -> None:
         super().__init__(message, provider=provider, status=status)
         self.env_var = env_var
 
@@ -65,8 +66,9 @@ class InsufficientCredits(ProviderError):
 class ContentBlocked(ProviderError):
     """The provider's safety system refused the prompt or withheld the output."""
 
-    def __init__(self, message: str, *, provider: str = "", reason: str = "",
-                 status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, provider: str = "", reason: str = "", status: int | None = None
+    ) -> None:
         super().__init__(message, provider=provider, status=status)
         self.reason = reason or message
 
@@ -74,8 +76,9 @@ class ContentBlocked(ProviderError):
 class ModelUnavailable(ProviderError):
     """The model is retired, unknown to this provider, or not offered any more."""
 
-    def __init__(self, message: str, *, provider: str = "", model: str = "",
-                 status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, provider: str = "", model: str = "", status: int | None = None
+    ) -> None:
         super().__init__(message, provider=provider, status=status)
         self.model = model
 
@@ -91,8 +94,14 @@ class TransientError(ProviderError):
 class RateLimited(TransientError):
     """HTTP 429 or the provider's own rate-limit code."""
 
-    def __init__(self, message: str, *, provider: str = "", retry_after: float | None = None,
-                 status: int | None = 429) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        retry_after: float | None = None,
+        status: int | None = 429,
+    ) -> None:
         super().__init__(message, provider=provider, status=status)
         self.retry_after = retry_after
 

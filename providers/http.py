@@ -19,8 +19,13 @@ DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
 
 async def send(
-    client: httpx.AsyncClient, method: str, url: str, *, provider: str,
-    timeout: httpx.Timeout | float | None = None, **kwargs: Any,
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    provider: str,
+    timeout: httpx.Timeout | float | None = None,
+    **kwargs: Any,
 ) -> httpx.Response:
     """Send one request; timeouts and connection errors become `ProviderUnavailable`."""
     try:
@@ -39,7 +44,8 @@ def json_body(response: httpx.Response, *, provider: str) -> Any:
     except ValueError as exc:
         raise BadResponse(
             f"answered HTTP {response.status_code} with a body that is not JSON",
-            provider=provider, status=response.status_code,
+            provider=provider,
+            status=response.status_code,
         ) from exc
 
 
@@ -60,19 +66,24 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 async def fetch_image(
-    client: httpx.AsyncClient, url: str, *, provider: str,
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    provider: str,
     timeout: httpx.Timeout | float | None = None,
 ) -> tuple[bytes, str]:
     """Download an image the provider hosts; returns (bytes, mime type)."""
     response = await send(client, "GET", url, provider=provider, timeout=timeout)
     if response.status_code >= 500:
         raise ProviderUnavailable(
-            f"image download failed with HTTP {response.status_code}", provider=provider,
+            f"image download failed with HTTP {response.status_code}",
+            provider=provider,
             status=response.status_code,
         )
     if response.status_code != 200 or not response.content:
         raise BadResponse(
-            f"image download failed with HTTP {response.status_code}", provider=provider,
+            f"image download failed with HTTP {response.status_code}",
+            provider=provider,
             status=response.status_code,
         )
     mime = response.headers.get("content-type", "image/jpeg").split(";")[0].strip()

@@ -33,8 +33,9 @@ def render_preview(prompt: str, seed: int, width: int, height: int, *, quality: 
     top = tuple(rng.randrange(256) for _ in range(3))
     bottom = tuple(rng.randrange(256) for _ in range(3))
     gradient = Image.linear_gradient("L").resize((width, height))
-    image = Image.composite(Image.new("RGB", (width, height), bottom),
-                            Image.new("RGB", (width, height), top), gradient)
+    image = Image.composite(
+        Image.new("RGB", (width, height), bottom), Image.new("RGB", (width, height), top), gradient
+    )
     draw = ImageDraw.Draw(image, "RGBA")
     for _ in range(12):
         x, y = rng.randrange(width), rng.randrange(height)
@@ -46,10 +47,22 @@ def render_preview(prompt: str, seed: int, width: int, height: int, *, quality: 
     draw.rectangle((0, 0, width, height // 9), fill=(0, 0, 0, 150))
     draw.text((width // 40, height // 40), LABEL, fill=(255, 255, 255), font=font)
     caption = "\n".join(textwrap.wrap(prompt, width=max(20, width // 14))[:6])
-    draw.multiline_text((width // 40, height - height // 4), caption, fill=(255, 255, 255),
-                        font=small, stroke_width=2, stroke_fill=(0, 0, 0))
-    draw.text((width // 40, height - height // 20), f"seed {seed}", fill=(255, 255, 255),
-              font=small, stroke_width=2, stroke_fill=(0, 0, 0))
+    draw.multiline_text(
+        (width // 40, height - height // 4),
+        caption,
+        fill=(255, 255, 255),
+        font=small,
+        stroke_width=2,
+        stroke_fill=(0, 0, 0),
+    )
+    draw.text(
+        (width // 40, height - height // 20),
+        f"seed {seed}",
+        fill=(255, 255, 255),
+        font=small,
+        stroke_width=2,
+        stroke_fill=(0, 0, 0),
+    )
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
@@ -59,7 +72,10 @@ class LocalProvider(ImageProvider):
     name = "local"
     offline_preview = True
     capabilities = Capabilities(
-        seed_input=True, seed_output=True, max_images_per_call=4, negative_prompt=True,
+        seed_input=True,
+        seed_output=True,
+        max_images_per_call=4,
+        negative_prompt=True,
         reports_cost=True,
     )
 
@@ -79,12 +95,22 @@ class LocalProvider(ImageProvider):
         simulated = asyncio.sleep(self.latency_s) if self.latency_s else asyncio.sleep(0)
         # Rendering is CPU work: keep it off the event loop, overlapping the simulated latency.
         rendered, _ = await asyncio.gather(
-            asyncio.gather(*(asyncio.to_thread(render_preview, request.prompt, s, width, height)
-                             for s in seeds)),
+            asyncio.gather(
+                *(
+                    asyncio.to_thread(render_preview, request.prompt, s, width, height)
+                    for s in seeds
+                )
+            ),
             simulated,
         )
         return [
-            GeneratedImage(data=data, mime_type="image/jpeg", seed=seed, width=width,
-                           height=height, cost_usd=0.0)
+            GeneratedImage(
+                data=data,
+                mime_type="image/jpeg",
+                seed=seed,
+                width=width,
+                height=height,
+                cost_usd=0.0,
+            )
             for data, seed in zip(rendered, seeds, strict=True)
         ]

@@ -12,7 +12,13 @@ from typing import Any
 
 import httpx
 
-from providers.base import Capabilities, GeneratedImage, GenerationRequest, ImageProvider, SafetyLevel
+from providers.base import (
+    Capabilities,
+    GeneratedImage,
+    GenerationRequest,
+    ImageProvider,
+    SafetyLevel,
+)
 from providers.catalog import ModelOffer, ModelSpec
 from providers.errors import (
     AuthenticationFailed,
@@ -48,13 +54,22 @@ class RunwareProvider(ImageProvider):
     name = "runware"
     key_env_var = KEY_ENV_VAR
     capabilities = Capabilities(
-        seed_input=True, seed_output=True, max_images_per_call=4, negative_prompt=True,
-        reports_cost=True, safety_knobs=("safety",),
+        seed_input=True,
+        seed_output=True,
+        max_images_per_call=4,
+        negative_prompt=True,
+        reports_cost=True,
+        safety_knobs=("safety",),
     )
 
     def __init__(
-        self, client: httpx.AsyncClient, api_key: str, *, base_url: str = DEFAULT_BASE_URL,
-        retry: RetryPolicy | None = None, timeout: float = 60.0,
+        self,
+        client: httpx.AsyncClient,
+        api_key: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        retry: RetryPolicy | None = None,
+        timeout: float = 60.0,
     ) -> None:
         self._client = client
         self._key = api_key
@@ -98,36 +113,51 @@ class RunwareProvider(ImageProvider):
     ) -> list[GeneratedImage]:
         task = self.task_for(request, model, offer)
         response = await send(
-            self._client, "POST", self._url, provider=self.name, timeout=self._timeout,
-            json=[task], headers={"Authorization": f"Bearer {self._key}"},
+            self._client,
+            "POST",
+            self._url,
+            provider=self.name,
+            timeout=self._timeout,
+            json=[task],
+            headers={"Authorization": f"Bearer {self._key}"},
         )
         body = json_body(response, provider=self.name) if response.content else None
         if response.status_code >= 400 or _errors_of(body):
             raise self._error(response, body, offer)
         items = [
-            item for item in (body or {}).get("data", []) if isinstance(item, dict)
+            item
+            for item in (body or {}).get("data", [])
+            if isinstance(item, dict)
             and item.get("taskUUID", task["taskUUID"]) == task["taskUUID"]
             and item.get("taskType", "imageInference") == "imageInference"
         ]
         if not items:
-            raise BadResponse("answered without any image", provider=self.name,
-                              status=response.status_code)
+            raise BadResponse(
+                "answered without any image", provider=self.name, status=response.status_code
+            )
         return list(await asyncio.gather(*(self._image(item, model, request) for item in items)))
 
-    async def _image(self, item: dict, model: ModelSpec, request: GenerationRequest) -> GeneratedImage:
+    async def _image(
+        self, item: dict, model: ModelSpec, request: GenerationRequest
+    ) -> GeneratedImage:
         width, height = model.size_for(request.aspect)
         url = item.get("imageURL")
         if item.get("imageBase64Data"):
             data, mime = base64.b64decode(item["imageBase64Data"]), "image/jpeg"
         elif isinstance(url, str) and url:
-            data, mime = await fetch_image(self._client, url, provider=self.name,
-                                           timeout=self._timeout)
+            data, mime = await fetch_image(
+                self._client, url, provider=self.name, timeout=self._timeout
+            )
         else:
             raise BadResponse("an image came back with neither URL nor data", provider=self.name)
         cost = item.get("cost")
         seed = item.get("seed")
         return GeneratedImage(
-            data=data, mime_type=mime, url=url, width=width, height=height,
+            data=data,
+            mime_type=mime,
+            url=url,
+            width=width,
+            height=height,
             seed=int(seed) if isinstance(seed, int | float) else None,
             cost_usd=float(cost) if isinstance(cost, int | float) else None,
             flagged_nsfw=bool(item.get("NSFWContent", False)),
@@ -138,17 +168,23 @@ class RunwareProvider(ImageProvider):
         errors = _errors_of(body)
         first = errors[0] if errors else {}
         code = str(first.get("code", ""))
-        message = redact(str(first.get("message") or first.get("errorMessage") or
-                             f"HTTP {status}"), self._key)
+        message = redact(
+            str(first.get("message") or first.get("errorMessage") or f"HTTP {status}"), self._key
+        )
         kw: dict[str, Any] = {"provider": self.name, "status": status}
         if status == 401 or code == "invalidApiKey":
-            return AuthenticationFailed(f"the API key was rejected ({message})",
-                                        env_var=KEY_ENV_VAR, **kw)
+            return AuthenticationFailed(
+                f"the API key was rejected ({message})", env_var=KEY_ENV_VAR, **kw
+            )
         if status == 402 or code in {"insufficientCredits", "insufficientBalance"}:
             return InsufficientCredits(message, **kw)
         if status == 429:
-            return RateLimited(message, provider=self.name, status=status,
-                               retry_after=parse_retry_after(response.headers.get("retry-after")))
+            return RateLimited(
+                message,
+                provider=self.name,
+                status=status,
+                retry_after=parse_retry_after(response.headers.get("retry-after")),
+            )
         if status >= 500 or code in TRANSIENT_CODES:
             return ProviderUnavailable(message, **kw)
         if code in BLOCKED_CODES:
@@ -156,8 +192,9 @@ class RunwareProvider(ImageProvider):
         if code in MODEL_CODES or (first.get("parameter") == "model" and status in (400, 404)):
             return ModelUnavailable(message, model=offer.model_id, **kw)
         if status == 403:
-            return AuthenticationFailed(f"the API key is not allowed to do this ({message})",
-                                        env_var=KEY_ENV_VAR, **kw)
+            return AuthenticationFailed(
+                f"the API key is not allowed to do this ({message})", env_var=KEY_ENV_VAR, **kw
+            )
         return InvalidRequest(message, **kw)
 
 
