@@ -1,0 +1,108 @@
+"""The composition root's Discord-free half: settings → HTTP client → store → providers → services.
+
+`open_app` is used by the bot and by `canvasbot generate`, so both run the same pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+
+from bot.services.generation import GenerationService
+from bot.settings import KNOWN_PROVIDERS, Settings
+from bot.storage import Store, open_store
+from providers.base import ImageProvider
+from providers.catalog import Catalog
+from providers.local import LocalProvider
+from providers.retry import RetryPolicy
+from providers.router import Router
+from providers.runware import RunwareProvider
+
+__all__ = ["App", "ConfigurationError", "build_providers", "open_app"]
+
+
+class ConfigurationError(RuntimeError):
+    """A setting is missing or wrong; the message names it."""
+
+
+@dataclass(slots=True)
+class App:
+    settings: Settings
+    http: httpx.AsyncClient
+    store: Store
+    catalog: Catalog
+    router: Router
+    generation: GenerationService
+
+
+def build_providers(
+    settings: Settings, http: httpx.AsyncClient, names: list[str] | None = None
+) -> list[ImageProvider]:
+    """Providers in the order of CANVASBOT_PROVIDERS (or `names`)."""
+    try:
+        names = names or settings.provider_names()
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+    retry = RetryPolicy()
+    built: list[ImageProvider] = []
+    for name in names:
+        if name not in KNOWN_PROVIDERS:
+            raise ConfigurationError(
+                f"unknown provider {name!r} (known: {', '.join(KNOWN_PROVIDERS)})"
+            )
+        env_var = KNOWN_PROVIDERS[name]
+        key = settings.provider_key(name)
+        if env_var and not key:
+            raise ConfigurationError(f"the {name} provider needs {env_var} to be set")
+        if name == "local":
+            built.append(LocalProvider(latency_ms=settings.local_latency_ms))
+        elif name == "runware":
+            assert key is not None
+            built.append(
+                RunwareProvider(
+                    http,
+                    key,
+                    base_url=settings.runware_base_url,
+                    retry=retry,
+                    timeout=settings.provider_timeout_seconds,
+                )
+            )
+    return built
+
+
+def http_client() -> httpx.AsyncClient:
+    """One pooled client for every provider: connections are reused across requests."""
+    return httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        headers={"User-Agent": "Canvasbot (+https://github.com/canvasbot/canvasbot)"},
+        follow_redirects=True,
+    )
+
+
+@asynccontextmanager
+async def open_app(settings: Settings, *, providers: list[str] | None = None) -> AsyncIterator[App]:
+    try:
+        catalog = Catalog.load(settings.models_file)
+    except (ValueError, OSError) as exc:
+        raise ConfigurationError(f"CANVASBOT_MODELS_FILE: {exc}") from None
+    async with http_client() as http:
+        built = build_providers(settings, http, providers)
+        store = open_store(settings.database_url)
+        async with store:
+            try:
+                generation = GenerationService(
+                    store=store,
+                    router=Router(built),
+                    catalog=catalog,
+                    default_model=settings.default_model,
+                )
+            except KeyError as exc:
+                raise ConfigurationError(f"CANVASBOT_DEFAULT_MODEL: {exc}") from None
+            try:
+                yield App(settings, http, store, catalog, generation.router, generation)
+            finally:
+                for provider in built:
+                    await provider.aclose()

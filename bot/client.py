@@ -1,0 +1,88 @@
+"""The discord.py client: loads the cogs, registers the persistent buttons, syncs commands."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+import yarl
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import App
+from bot.cogs.delivery import NO_MENTIONS, UNEXPECTED, send_error
+from bot.cogs.generate import GenerationCog
+from bot.settings import Settings
+from bot.ui.views import VaryButton
+
+__all__ = ["CanvasBot", "point_discord_at"]
+
+log = logging.getLogger(__name__)
+
+
+def point_discord_at(settings: Settings) -> None:
+    """Use DISCORD_API_BASE_URL / DISCORD_GATEWAY_URL when set (REST proxies, loopback tests)."""
+    if settings.discord_api_base_url:
+        discord.http.Route.BASE = settings.discord_api_base_url.rstrip("/")
+    if settings.discord_gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+class CanvasBot(commands.Bot):
+    def __init__(self, app: App, **options: Any) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            help_command=None,
+            allowed_mentions=NO_MENTIONS,
+            **options,
+        )
+        self.app = app
+        self.commands_synced = False
+
+    async def setup_hook(self) -> None:
+        cog = GenerationCog(self.app.generation, self.app.catalog)
+        await self.add_cog(cog)
+        self.result_actions = cog
+        self.add_dynamic_items(VaryButton)
+        self.tree.on_error = self.on_app_command_error
+        await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        guild_id = self.app.settings.dev_guild_id
+        if guild_id:
+            guild = discord.Object(id=guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to the dev guild %s", len(synced), guild_id)
+        else:
+            synced = await self.tree.sync()
+            log.info("synced %d global commands (they may take a while to appear)", len(synced))
+        self.commands_synced = True
+
+    async def on_ready(self) -> None:
+        log.info("ready as %s in %d servers", self.user, len(self.guilds))
+
+    async def on_app_command_error(
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
+    ) -> None:
+        """The one place unexpected command errors end: logged, and a kind word to the user."""
+        if isinstance(error, app_commands.TransformerError | app_commands.CheckFailure):
+            message = str(error) or "Those options could not be used."
+        else:
+            log.error(
+                "command %s failed",
+                interaction.command and interaction.command.name,
+                exc_info=error,
+            )
+            message = UNEXPECTED
+        try:
+            await send_error(interaction, message)
+        except discord.HTTPException:
+            log.warning("could not tell the user about the error", exc_info=True)
+
+    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
+        log.exception("unhandled error in %s", event_method)

@@ -1,0 +1,304 @@
+"""The generation pipeline, free of Discord: validate → record → route → record the outcome.
+
+Every entry point (slash commands, buttons, the CLI) calls this service, so a generation behaves
+the same wherever it was asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field, replace
+
+from bot.services.errors import (
+    GenerationFailed,
+    InvalidOptions,
+    NothingToVary,
+    explain_provider_error,
+)
+from bot.storage import GenerationRecord, GenerationStatus, NewGeneration, Store
+from providers.base import (
+    MAX_SEED,
+    PROMPT_MAX_CHARS,
+    PROMPT_MIN_CHARS,
+    Aspect,
+    GenerationRequest,
+    ProviderResult,
+)
+from providers.catalog import Catalog, ModelSpec, UnknownModel
+from providers.errors import ContentBlocked, ProviderError
+from providers.router import Attempt, Router
+
+__all__ = ["GenerationOptions", "GenerationService", "Outcome", "Prepared", "Requester"]
+
+log = logging.getLogger(__name__)
+
+MAX_COUNT = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Requester:
+    """Who asked, and where (ids only: the service knows nothing of Discord objects)."""
+
+    user_id: int
+    guild_id: int | None = None
+    channel_id: int | None = None
+    interaction_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationOptions:
+    prompt: str
+    negative_prompt: str | None = None
+    aspect: str = Aspect.SQUARE.value
+    count: int = 1
+    seed: int | None = None
+    model: str | None = None
+    private: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Validated options, ready to run."""
+
+    options: GenerationOptions
+    request: GenerationRequest
+    model: ModelSpec
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    record: GenerationRecord
+    result: ProviderResult
+    model: ModelSpec
+    total_ms: float
+    attempts: tuple[Attempt, ...] = ()
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+class GenerationService:
+    def __init__(
+        self, *, store: Store, router: Router, catalog: Catalog, default_model: str
+    ) -> None:
+        self.store = store
+        self.router = router
+        self.catalog = catalog
+        self.default_model = catalog.get(default_model).key  # fail at start-up, not per request
+
+    # -- validation (pure and cheap: runs before anything is spent) --------------------------
+
+    def prepare(self, options: GenerationOptions) -> Prepared:
+        prompt = options.prompt or ""
+        visible = len(prompt.strip())
+        if visible < PROMPT_MIN_CHARS:
+            raise InvalidOptions("Your prompt needs at least two characters. Describe the image.")
+        if len(prompt) > PROMPT_MAX_CHARS:
+            raise InvalidOptions(
+                f"Your prompt is {len(prompt)} characters long; the limit is {PROMPT_MAX_CHARS}. "
+                "Please shorten it and try again."
+            )
+        negative = options.negative_prompt
+        if negative and len(negative) > PROMPT_MAX_CHARS:
+            raise InvalidOptions(
+                f"The negative prompt is {len(negative)} characters long; the limit is "
+                f"{PROMPT_MAX_CHARS}."
+            )
+        if options.seed is not None and not 0 <= options.seed <= MAX_SEED:
+            raise InvalidOptions(f"A seed is a whole number from 0 to {MAX_SEED}.")
+        if not 1 <= options.count <= MAX_COUNT:
+            raise InvalidOptions(f"You can ask for 1 to {MAX_COUNT} images at a time.")
+        try:
+            aspect = Aspect(options.aspect)
+        except ValueError:
+            choices = ", ".join(a.value for a in Aspect)
+            raise InvalidOptions(f"The aspect ratio must be one of {choices}.") from None
+        model, notes = self._model_for(options.model)
+        if options.count > model.max_images:
+            raise InvalidOptions(f"{model.label} makes at most {model.max_images} images at once.")
+        request = GenerationRequest(
+            prompt=prompt,
+            negative_prompt=negative,
+            aspect=aspect,
+            count=options.count,
+            seed=options.seed,
+            model=model.key,
+        )
+        return Prepared(replace(options, model=model.key), request, model, notes)
+
+    def _model_for(self, key: str | None) -> tuple[ModelSpec, tuple[str, ...]]:
+        if not key:
+            return self.catalog.get(self.default_model), ()
+        try:
+            return self.catalog.get(key), ()
+        except UnknownModel as exc:
+            raise InvalidOptions(
+                f"There is no model called `{key}`. Available: {', '.join(exc.known)}."
+            ) from None
+
+    def options_from(self, record: GenerationRecord, **changes: object) -> GenerationOptions:
+        """The options a past generation ran with, for /vary and /reseed."""
+        options = GenerationOptions(
+            prompt=record.prompt,
+            negative_prompt=record.negative_prompt,
+            aspect=record.aspect,
+            count=record.count,
+            seed=None,
+            model=record.model,
+            private=record.private,
+        )
+        return replace(options, **changes)  # type: ignore[arg-type]
+
+    def prepare_from(self, record: GenerationRecord, **changes: object) -> Prepared:
+        """Like `prepare`, but a model retired since the original falls back, with a note."""
+        options = self.options_from(record, **changes)
+        if options.model and options.model not in self.catalog:
+            retired = options.model
+            fallback = self.catalog.get(self.default_model)
+            prepared = self.prepare(replace(options, model=fallback.key))
+            note = f"`{retired}` is no longer offered, so {fallback.label} was used."
+            return replace(prepared, notes=(*prepared.notes, note))
+        return self.prepare(options)
+
+    # -- running -----------------------------------------------------------------------------
+
+    async def latest(self, user_id: int) -> GenerationRecord:
+        record = await self.store.latest_generation(user_id)
+        if record is None:
+            raise NothingToVary()
+        return record
+
+    async def run(
+        self,
+        requester: Requester,
+        prepared: Prepared,
+        *,
+        kind: str = "generate",
+        parent_id: int | None = None,
+    ) -> Outcome:
+        started = time.perf_counter()
+        options, request = prepared.options, prepared.request
+        record = await self.store.create_generation(
+            NewGeneration(
+                user_id=requester.user_id,
+                guild_id=requester.guild_id,
+                channel_id=requester.channel_id,
+                interaction_id=requester.interaction_id,
+                prompt=request.prompt,
+                negative_prompt=request.negative_prompt,
+                aspect=request.aspect.value,
+                count=request.count,
+                requested_seed=request.seed,
+                model=prepared.model.key,
+                private=options.private,
+                kind=kind,
+                parent_id=parent_id,
+            )
+        )
+        try:
+            routed = await self.router.generate(request, prepared.model)
+        except ProviderError as exc:
+            elapsed = (time.perf_counter() - started) * 1000
+            status = (
+                GenerationStatus.BLOCKED
+                if isinstance(exc, ContentBlocked)
+                else (GenerationStatus.FAILED)
+            )
+            await self.store.fail_generation(
+                record.id,
+                status=status,
+                error=str(exc)[:500],
+                provider=exc.provider or None,
+                total_latency_ms=elapsed,
+            )
+            log.info("generation %s %s: %s", record.id, status.value, exc)
+            raise GenerationFailed(explain_provider_error(exc, prepared.model.label), exc) from exc
+        except BaseException:
+            # Cancelled or crashed mid-flight: record it so the row never stays pending.
+            await self.store.fail_generation(
+                record.id,
+                status=GenerationStatus.INTERRUPTED,
+                error="interrupted",
+            )
+            raise
+        result = routed.result
+        total_ms = (time.perf_counter() - started) * 1000
+        seeds = [image.seed for image in result.images]
+        await self.store.complete_generation(
+            record.id,
+            provider=result.provider,
+            model_id=result.model_id,
+            seeds=seeds,
+            cost_usd=result.cost_usd,
+            cost_source=result.cost_source,
+            provider_latency_ms=result.latency_ms,
+            total_latency_ms=total_ms,
+        )
+        finished = replace(
+            record,
+            status=GenerationStatus.SUCCEEDED,
+            provider=result.provider,
+            model_id=result.model_id,
+            seeds=tuple(seeds),
+            cost_usd=result.cost_usd,
+            cost_source=result.cost_source,
+            provider_latency_ms=result.latency_ms,
+            total_latency_ms=total_ms,
+        )
+        log.info(
+            "generation %s ok user=%s guild=%s provider=%s model=%s seeds=%s cost=%.4f "
+            "provider_ms=%.0f total_ms=%.0f",
+            record.id,
+            requester.user_id,
+            requester.guild_id,
+            result.provider,
+            result.model_id,
+            seeds,
+            result.cost_usd,
+            result.latency_ms,
+            total_ms,
+        )
+        return Outcome(finished, result, prepared.model, total_ms, routed.attempts, prepared.notes)
+
+    async def generate(self, requester: Requester, options: GenerationOptions) -> Outcome:
+        return await self.run(requester, self.prepare(options))
+
+    async def vary(
+        self,
+        requester: Requester,
+        *,
+        source: GenerationRecord | None = None,
+        count: int | None = None,
+        private: bool | None = None,
+    ) -> Outcome:
+        """The same prompt and settings with new seeds."""
+        source = source or await self.latest(requester.user_id)
+        changes: dict[str, object] = {}
+        if count is not None:
+            changes["count"] = count
+        if private is not None:
+            changes["private"] = private
+        prepared = self.prepare_from(source, **changes)
+        return await self.run(requester, prepared, kind="vary", parent_id=source.id)
+
+    async def reseed(
+        self,
+        requester: Requester,
+        seed: int,
+        *,
+        source: GenerationRecord | None = None,
+        prompt: str | None = None,
+        private: bool | None = None,
+    ) -> Outcome:
+        """The same generation with exactly this seed (optionally a changed prompt)."""
+        source = source or await self.latest(requester.user_id)
+        changes: dict[str, object] = {"seed": seed, "count": 1}
+        if prompt:
+            changes["prompt"] = prompt
+        if private is not None:
+            changes["private"] = private
+        prepared = self.prepare_from(source, **changes)
+        return await self.run(requester, prepared, kind="reseed", parent_id=source.id)
+
+    async def record_message(self, generation_id: int, message_id: int) -> None:
+        await self.store.set_message(generation_id, message_id)

@@ -1,0 +1,92 @@
+"""Settings from the environment and `.env` (pydantic-settings). Secrets are SecretStr.
+
+No module-level instance: the composition root builds one and passes it down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from providers.local import LocalProvider
+
+__all__ = ["KNOWN_PROVIDERS", "Settings"]
+
+# Provider name → the setting holding its key (None: needs no key).
+KNOWN_PROVIDERS: dict[str, str | None] = {
+    "runware": "RUNWARE_API_KEY",
+    "local": None,
+}
+
+
+def _env(name: str, default: object = None, **kw: object) -> object:
+    return Field(default, validation_alias=name, **kw)  # type: ignore[call-overload]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        case_sensitive=False,
+    )
+
+    # Discord
+    discord_token: SecretStr | None = _env("DISCORD_TOKEN")
+    dev_guild_id: int | None = _env("CANVASBOT_DEV_GUILD_ID")
+    discord_api_base_url: str | None = _env("DISCORD_API_BASE_URL")
+    discord_gateway_url: str | None = _env("DISCORD_GATEWAY_URL")
+
+    # Generation
+    providers: str | None = _env("CANVASBOT_PROVIDERS")
+    default_model: str = _env("CANVASBOT_DEFAULT_MODEL", "imagen-4-fast")
+    models_file: Path | None = _env("CANVASBOT_MODELS_FILE")
+    provider_timeout_seconds: float = _env("CANVASBOT_PROVIDER_TIMEOUT_SECONDS", 60.0, gt=0)
+    local_latency_ms: float = _env("CANVASBOT_LOCAL_LATENCY_MS", 0.0, ge=0)
+
+    # Storage
+    database_url: str = _env("CANVASBOT_DATABASE_URL", "sqlite:///./canvasbot.sqlite3")
+
+    # Logging
+    log_level: str = _env("CANVASBOT_LOG_LEVEL", "INFO")
+
+    # Providers
+    runware_api_key: SecretStr | None = _env("RUNWARE_API_KEY")
+    runware_base_url: str = _env("RUNWARE_BASE_URL", "https://api.runware.ai/v1")
+
+    @field_validator("dev_guild_id", "models_file", "providers", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def provider_key(self, provider: str) -> str | None:
+        """The key for `provider`, or None when it is unset or blank."""
+        secret = getattr(self, f"{provider}_api_key", None)
+        value = secret.get_secret_value().strip() if isinstance(secret, SecretStr) else ""
+        return value or None
+
+    def provider_names(self) -> list[str]:
+        """CANVASBOT_PROVIDERS in order; by default every provider with a key, else `local`."""
+        if self.providers:
+            names = [n.strip().lower() for n in self.providers.split(",") if n.strip()]
+            unknown = [n for n in names if n not in KNOWN_PROVIDERS]
+            if unknown:
+                raise ValueError(
+                    f"CANVASBOT_PROVIDERS names unknown providers: {', '.join(unknown)} "
+                    f"(known: {', '.join(KNOWN_PROVIDERS)})"
+                )
+            return list(dict.fromkeys(names))
+        keyed = [n for n, env in KNOWN_PROVIDERS.items() if env and self.provider_key(n)]
+        return keyed or [LocalProvider.name]
+
+    def secrets(self) -> list[str]:
+        """Every secret value, for scrubbing logs and messages."""
+        values = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                values.append(value.get_secret_value())
+        return values
