@@ -1,0 +1,56 @@
+"""The `canvasbot` command as a user runs it: a real subprocess in a scratch folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+
+def canvasbot(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("CANVASBOT_", "RUNWARE_", "DISCORD_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args], cwd=tmp_path, env={**clean, **env},
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+def test_run_without_a_token_names_the_setting_and_the_offline_try(tmp_path: Path) -> None:
+    done = canvasbot(tmp_path, "run")
+    assert done.returncode != 0
+    assert "DISCORD_TOKEN" in done.stderr
+    assert "canvasbot generate" in done.stderr
+
+
+def test_generate_writes_images_and_prints_json(tmp_path: Path) -> None:
+    done = canvasbot(tmp_path, "generate", "a quiet harbour", "--count", "2", "--seed", "9",
+                     "--aspect", "4:3", "--out", "out", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["provider"] == "local"
+    assert summary["cost_usd"] == 0
+    assert [image["seed"] for image in summary["images"]] == [9, 10]
+    for image in summary["images"]:
+        assert Image.open(tmp_path / image["path"]).size == (1280, 896)
+    assert (tmp_path / "canvasbot.sqlite3").exists()
+
+
+def test_generate_with_bad_options_fails_with_one_clear_line(tmp_path: Path) -> None:
+    done = canvasbot(tmp_path, "generate", "a" * 3001, "--out", "out")
+    assert done.returncode != 0
+    assert done.stderr.strip().count("\n") == 0
+    assert "3000" in done.stderr
+
+
+def test_doctor_reports_providers_and_database(tmp_path: Path) -> None:
+    done = canvasbot(tmp_path, "doctor", RUNWARE_API_KEY="sk-test-not-a-real-key")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "RUNWARE_API_KEY: set" in done.stdout
+    assert "active providers, in order: runware" in done.stdout
+    assert "database: sqlite opens" in done.stdout
+    assert "sk-test-not-a-real-key" not in done.stdout + done.stderr

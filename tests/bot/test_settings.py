@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import pytest
+
+from bot.settings import Settings
+
+
+def settings(**env: str) -> Settings:
+    return Settings(_env_file=None, **env)  # type: ignore[call-arg]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CANVASBOT_PROVIDERS", "RUNWARE_API_KEY", "DISCORD_TOKEN",
+                 "CANVASBOT_DEV_GUILD_ID"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_with_no_keys_the_offline_provider_is_used() -> None:
+    assert settings().provider_names() == ["local"]
+
+
+def test_every_provider_with_a_key_is_used_by_default() -> None:
+    assert settings(RUNWARE_API_KEY="rw-key").provider_names() == ["runware"]
+    assert settings(RUNWARE_API_KEY="   ").provider_names() == ["local"]
+
+
+def test_explicit_order_wins_and_unknown_names_are_named() -> None:
+    assert settings(CANVASBOT_PROVIDERS="local, runware").provider_names() == ["local",
+                                                                               "runware"]
+    with pytest.raises(ValueError, match="dalle"):
+        settings(CANVASBOT_PROVIDERS="runware,dalle").provider_names()
+
+
+def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CANVASBOT_DEV_GUILD_ID", "123")
+    monkeypatch.setenv("DISCORD_TOKEN", "tok-en-value")
+    loaded = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert loaded.dev_guild_id == 123
+    assert "tok-en-value" not in repr(loaded)
+    assert loaded.secrets() == ["tok-en-value"]
