@@ -18,7 +18,7 @@ from providers.base import ImageProvider
 from providers.catalog import Catalog
 from providers.local import LocalProvider
 from providers.retry import RetryPolicy
-from providers.router import Router
+from providers.router import HedgePolicy, Router
 from providers.runware import RunwareProvider
 
 __all__ = ["App", "ConfigurationError", "build_providers", "open_app"]
@@ -93,9 +93,12 @@ async def open_app(settings: Settings, *, providers: list[str] | None = None) ->
         store = open_store(settings.database_url)
         async with store:
             try:
+                router = Router(
+                    built, catalog=catalog, hedge=HedgePolicy(after_ms=settings.hedge_after_ms)
+                )
                 generation = GenerationService(
                     store=store,
-                    router=Router(built),
+                    router=router,
                     catalog=catalog,
                     default_model=settings.default_model,
                 )

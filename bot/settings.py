@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     models_file: Path | None = _env("CANVASBOT_MODELS_FILE")
     provider_timeout_seconds: float = _env("CANVASBOT_PROVIDER_TIMEOUT_SECONDS", 60.0, gt=0)
     local_latency_ms: float = _env("CANVASBOT_LOCAL_LATENCY_MS", 0.0, ge=0)
+    # Unset: hedge after the provider's observed p90 latency (bounded); 0: never hedge.
+    hedge_after_ms: float | None = _env("CANVASBOT_HEDGE_AFTER_MS", None, ge=0)
 
     # Storage
     database_url: str = _env("CANVASBOT_DATABASE_URL", "sqlite:///./canvasbot.sqlite3")
@@ -57,7 +59,7 @@ class Settings(BaseSettings):
     runware_api_key: SecretStr | None = _env("RUNWARE_API_KEY")
     runware_base_url: str = _env("RUNWARE_BASE_URL", "https://api.runware.ai/v1")
 
-    @field_validator("dev_guild_id", "models_file", "providers", mode="before")
+    @field_validator("dev_guild_id", "models_file", "providers", "hedge_after_ms", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

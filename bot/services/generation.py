@@ -222,6 +222,7 @@ class GenerationService:
             )
             raise
         result = routed.result
+        model = routed.model or prepared.model
         total_ms = (time.perf_counter() - started) * 1000
         seeds = [image.seed for image in result.images]
         await self.store.complete_generation(
@@ -258,7 +259,9 @@ class GenerationService:
             result.latency_ms,
             total_ms,
         )
-        return Outcome(finished, result, prepared.model, total_ms, routed.attempts, prepared.notes)
+        return Outcome(
+            finished, result, model, total_ms, routed.attempts, (*prepared.notes, *routed.notes)
+        )
 
     async def generate(self, requester: Requester, options: GenerationOptions) -> Outcome:
         return await self.run(requester, self.prepare(options))

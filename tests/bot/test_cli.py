@@ -12,11 +12,19 @@ from PIL import Image
 
 
 def canvasbot(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("CANVASBOT_", "RUNWARE_", "DISCORD_"))}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CANVASBOT_", "RUNWARE_", "DISCORD_"))
+    }
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args], cwd=tmp_path, env={**clean, **env},
-        capture_output=True, text=True, timeout=60, check=False,
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=tmp_path,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -28,8 +36,20 @@ def test_run_without_a_token_names_the_setting_and_the_offline_try(tmp_path: Pat
 
 
 def test_generate_writes_images_and_prints_json(tmp_path: Path) -> None:
-    done = canvasbot(tmp_path, "generate", "a quiet harbour", "--count", "2", "--seed", "9",
-                     "--aspect", "4:3", "--out", "out", "--json")
+    done = canvasbot(
+        tmp_path,
+        "generate",
+        "a quiet harbour",
+        "--count",
+        "2",
+        "--seed",
+        "9",
+        "--aspect",
+        "4:3",
+        "--out",
+        "out",
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["provider"] == "local"

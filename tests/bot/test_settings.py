@@ -11,8 +11,12 @@ def settings(**env: str) -> Settings:
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("CANVASBOT_PROVIDERS", "RUNWARE_API_KEY", "DISCORD_TOKEN",
-                 "CANVASBOT_DEV_GUILD_ID"):
+    for name in (
+        "CANVASBOT_PROVIDERS",
+        "RUNWARE_API_KEY",
+        "DISCORD_TOKEN",
+        "CANVASBOT_DEV_GUILD_ID",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -26,8 +30,7 @@ def test_every_provider_with_a_key_is_used_by_default() -> None:
 
 
 def test_explicit_order_wins_and_unknown_names_are_named() -> None:
-    assert settings(CANVASBOT_PROVIDERS="local, runware").provider_names() == ["local",
-                                                                               "runware"]
+    assert settings(CANVASBOT_PROVIDERS="local, runware").provider_names() == ["local", "runware"]
     with pytest.raises(ValueError, match="dalle"):
         settings(CANVASBOT_PROVIDERS="runware,dalle").provider_names()
 

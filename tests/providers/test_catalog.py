@@ -20,7 +20,7 @@ def test_shipped_catalog_has_the_imagen_4_family_with_runware_ids() -> None:
 def test_operator_file_adds_a_successor_and_retires_a_model(tmp_path: Path) -> None:
     override = tmp_path / "models.toml"
     override.write_text(
-        '[models.imagen-4-ultra]\nretired = true\n\n'
+        "[models.imagen-4-ultra]\nretired = true\n\n"
         '[models.next-fast]\nlabel = "Next Fast"\nsizes = "imagen"\nprice_usd = 0.03\n'
         '[models.next-fast.providers.runware]\nid = "google:9@9"\n'
         '[models.imagen-4-fast.providers.runware]\nid = "google:2@4"\n'

@@ -23,19 +23,29 @@ async def test_same_prompt_and_seed_give_the_same_bytes(catalog: Catalog) -> Non
 async def test_a_different_seed_or_prompt_gives_a_different_picture(catalog: Catalog) -> None:
     model = catalog.get("imagen-4-fast")
     provider = LocalProvider()
-    base = await provider.generate(GenerationRequest(prompt="a red kite", seed=1,
-                                                     model=model.key), model)
-    other_seed = await provider.generate(GenerationRequest(prompt="a red kite", seed=2,
-                                                           model=model.key), model)
-    other_prompt = await provider.generate(GenerationRequest(prompt="a blue kite", seed=1,
-                                                             model=model.key), model)
+    base = await provider.generate(
+        GenerationRequest(prompt="a red kite", seed=1, model=model.key), model
+    )
+    other_seed = await provider.generate(
+        GenerationRequest(prompt="a red kite", seed=2, model=model.key), model
+    )
+    other_prompt = await provider.generate(
+        GenerationRequest(prompt="a blue kite", seed=1, model=model.key), model
+    )
     assert base.images[0].data != other_seed.images[0].data
     assert base.images[0].data != other_prompt.images[0].data
 
 
-@pytest.mark.parametrize(("aspect", "size"), [("1:1", (1024, 1024)), ("16:9", (1408, 768)),
-                                              ("9:16", (768, 1408)), ("4:3", (1280, 896)),
-                                              ("3:4", (896, 1280))])
+@pytest.mark.parametrize(
+    ("aspect", "size"),
+    [
+        ("1:1", (1024, 1024)),
+        ("16:9", (1408, 768)),
+        ("9:16", (768, 1408)),
+        ("4:3", (1280, 896)),
+        ("3:4", (896, 1280)),
+    ],
+)
 async def test_images_have_the_catalog_size_for_the_aspect(
     catalog: Catalog, aspect: str, size: tuple[int, int]
 ) -> None:
@@ -70,9 +80,11 @@ async def test_request_validation_happens_before_any_work(catalog: Catalog) -> N
         GenerationRequest(prompt="ok prompt", seed=2**32, model="imagen-4-fast")
 
     class NoSeeds(LocalProvider):
-        capabilities = LocalProvider.capabilities.__class__(seed_input=False, seed_output=False,
-                                                            max_images_per_call=4)
+        capabilities = LocalProvider.capabilities.__class__(
+            seed_input=False, seed_output=False, max_images_per_call=4
+        )
 
     with pytest.raises(InvalidRequest, match="cannot use a chosen seed"):
-        await NoSeeds().generate(GenerationRequest(prompt="dunes", seed=5, model="imagen-4"),
-                                 catalog.get("imagen-4"))
+        await NoSeeds().generate(
+            GenerationRequest(prompt="dunes", seed=5, model="imagen-4"), catalog.get("imagen-4")
+        )

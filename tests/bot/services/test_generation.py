@@ -7,15 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from bot.services.errors import GenerationFailed, InvalidOptions, NothingToVary
+from bot.services.generation import GenerationOptions, GenerationService, Requester
+from bot.storage import GenerationStatus, Store, open_store
 from providers.base import Capabilities, GeneratedImage, GenerationRequest, ImageProvider
 from providers.catalog import Catalog, ModelOffer, ModelSpec
 from providers.errors import AuthenticationFailed, ContentBlocked, ProviderError
 from providers.local import LocalProvider
 from providers.router import Router
-
-from bot.services.errors import GenerationFailed, InvalidOptions, NothingToVary
-from bot.services.generation import GenerationOptions, GenerationService, Requester
-from bot.storage import GenerationStatus, Store, open_store
 
 ALICE = Requester(user_id=11, guild_id=1, channel_id=2)
 
@@ -30,8 +29,9 @@ class Scripted(ImageProvider):
         self.errors = list(errors)
         self.requests: list[GenerationRequest] = []
 
-    async def _generate(self, request: GenerationRequest, model: ModelSpec,
-                        offer: ModelOffer) -> list[GeneratedImage]:
+    async def _generate(
+        self, request: GenerationRequest, model: ModelSpec, offer: ModelOffer
+    ) -> list[GeneratedImage]:
         self.requests.append(request)
         if self.errors:
             raise self.errors.pop(0)
@@ -45,15 +45,20 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 def service(store: Store, catalog: Catalog, *providers: ImageProvider) -> GenerationService:
-    return GenerationService(store=store, router=Router(providers or [LocalProvider()]),
-                             catalog=catalog, default_model="imagen-4-fast")
+    return GenerationService(
+        store=store,
+        router=Router(providers or [LocalProvider()]),
+        catalog=catalog,
+        default_model="imagen-4-fast",
+    )
 
 
 async def test_a_generation_is_recorded_with_seeds_cost_and_timings(
     store: Store, catalog: Catalog
 ) -> None:
     outcome = await service(store, catalog).generate(
-        ALICE, GenerationOptions(prompt="a fox in snow", count=2, seed=7, aspect="16:9"))
+        ALICE, GenerationOptions(prompt="a fox in snow", count=2, seed=7, aspect="16:9")
+    )
     record = await store.get_generation(outcome.record.id)
     assert record is not None
     assert record.status is GenerationStatus.SUCCEEDED
@@ -89,15 +94,27 @@ async def test_vary_repeats_the_latest_settings_with_new_seeds(
     store: Store, catalog: Catalog
 ) -> None:
     svc = service(store, catalog)
-    first = await svc.generate(ALICE, GenerationOptions(
-        prompt="a lighthouse", negative_prompt="fog", aspect="9:16", count=2, seed=5,
-        model="imagen-4"))
+    first = await svc.generate(
+        ALICE,
+        GenerationOptions(
+            prompt="a lighthouse",
+            negative_prompt="fog",
+            aspect="9:16",
+            count=2,
+            seed=5,
+            model="imagen-4",
+        ),
+    )
     varied = await svc.vary(ALICE)
     assert varied.record.kind == "vary"
     assert varied.record.parent_id == first.record.id
-    assert (varied.record.prompt, varied.record.negative_prompt, varied.record.aspect,
-            varied.record.count, varied.record.model) == (
-            "a lighthouse", "fog", "9:16", 2, "imagen-4")
+    assert (
+        varied.record.prompt,
+        varied.record.negative_prompt,
+        varied.record.aspect,
+        varied.record.count,
+        varied.record.model,
+    ) == ("a lighthouse", "fog", "9:16", 2, "imagen-4")
     assert varied.record.requested_seed is None
     assert varied.record.seeds != first.record.seeds
 
@@ -123,8 +140,9 @@ async def test_vary_with_no_history_says_what_to_do(store: Store, catalog: Catal
 async def test_a_rejected_key_is_explained_and_recorded_as_failed(
     store: Store, catalog: Catalog
 ) -> None:
-    broken = Scripted(AuthenticationFailed("key rejected", provider="runware",
-                                           env_var="RUNWARE_API_KEY"))
+    broken = Scripted(
+        AuthenticationFailed("key rejected", provider="runware", env_var="RUNWARE_API_KEY")
+    )
     with pytest.raises(GenerationFailed) as caught:
         await service(store, catalog, broken).generate(ALICE, GenerationOptions(prompt="a cat"))
     assert "Runware key was rejected" in caught.value.message
@@ -141,7 +159,8 @@ async def test_a_blocked_prompt_is_recorded_as_blocked_and_not_failed_over(
     local = LocalProvider()
     with pytest.raises(GenerationFailed, match="safety filter"):
         await service(store, catalog, blocked, local).generate(
-            ALICE, GenerationOptions(prompt="a cat"))
+            ALICE, GenerationOptions(prompt="a cat")
+        )
     record = await store.get_generation(1)
     assert record is not None
     assert record.status is GenerationStatus.BLOCKED
@@ -150,17 +169,21 @@ async def test_a_blocked_prompt_is_recorded_as_blocked_and_not_failed_over(
 async def test_a_failing_provider_fails_over_to_the_next(store: Store, catalog: Catalog) -> None:
     broken = Scripted(AuthenticationFailed("key rejected", provider="runware"))
     outcome = await service(store, catalog, broken, LocalProvider()).generate(
-        ALICE, GenerationOptions(prompt="a cat"))
+        ALICE, GenerationOptions(prompt="a cat")
+    )
     assert outcome.result.provider == "local"
     assert [(a.provider, a.outcome) for a in outcome.attempts] == [
-        ("runware", "failed"), ("local", "succeeded")]
+        ("runware", "failed"),
+        ("local", "succeeded"),
+    ]
 
 
 async def test_a_retired_model_falls_back_for_vary_with_a_note(
     store: Store, catalog: Catalog, tmp_path: Path
 ) -> None:
-    await service(store, catalog).generate(ALICE, GenerationOptions(prompt="a cat",
-                                                                    model="imagen-4-ultra"))
+    await service(store, catalog).generate(
+        ALICE, GenerationOptions(prompt="a cat", model="imagen-4-ultra")
+    )
     override = tmp_path / "models.toml"
     override.write_text("[models.imagen-4-ultra]\nretired = true\n")
     varied = await service(store, Catalog.load(override)).vary(ALICE)
