@@ -11,10 +11,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import App
-from bot.cogs.delivery import NO_MENTIONS, UNEXPECTED, send_error
+from bot.cogs.delivery import NO_MENTIONS, UNEXPECTED, Delivery, send_error
 from bot.cogs.generate import GenerationCog
+from bot.cogs.results import ResultsCog
 from bot.settings import Settings
-from bot.ui.views import VaryButton
+from bot.ui.views import ResultButton
 
 __all__ = ["CanvasBot", "point_discord_at"]
 
@@ -44,10 +45,17 @@ class CanvasBot(commands.Bot):
         self.commands_synced = False
 
     async def setup_hook(self) -> None:
-        cog = GenerationCog(self.app.generation, self.app.catalog)
-        await self.add_cog(cog)
-        self.result_actions = cog
-        self.add_dynamic_items(VaryButton)
+        settings = self.app.settings
+        delivery = Delivery(
+            self.app.generation,
+            progress_every_s=settings.progress_interval_seconds,
+            token_window_s=settings.interaction_token_seconds,
+        )
+        await self.add_cog(GenerationCog(self.app.generation, self.app.catalog, delivery))
+        results = ResultsCog(self, self.app.generation, delivery)
+        await self.add_cog(results)
+        self.result_actions = results
+        self.add_dynamic_items(ResultButton)
         self.tree.on_error = self.on_app_command_error
         await self.sync_commands()
 

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     # Unset: hedge after the provider's observed p90 latency (bounded); 0: never hedge.
     hedge_after_ms: float | None = _env("CANVASBOT_HEDGE_AFTER_MS", None, ge=0)
 
+    # Interaction timing: progress edits while waiting; Discord's interaction token lifetime.
+    progress_interval_seconds: float = _env("CANVASBOT_PROGRESS_INTERVAL_SECONDS", 3.0, gt=0)
+    interaction_token_seconds: float = _env("CANVASBOT_INTERACTION_TOKEN_SECONDS", 900.0, gt=0)
+
     # Storage
     database_url: str = _env("CANVASBOT_DATABASE_URL", "sqlite:///./canvasbot.sqlite3")
 

@@ -133,6 +133,11 @@ class Catalog:
             raise UnknownModel(key, self.keys())
         return model
 
+    def label_for(self, key: str) -> str:
+        """The model's label, even for a retired model (history shows what was used)."""
+        model = self._models.get(key)
+        return model.label if model else key
+
     def keys(self) -> list[str]:
         return [key for key, model in self._models.items() if not model.retired]
 

@@ -118,13 +118,19 @@ class Router:
     def names(self) -> list[str]:
         return [provider.name for provider in self.providers]
 
-    async def generate(self, request: GenerationRequest, model: ModelSpec) -> RoutedResult:
+    async def generate(
+        self,
+        request: GenerationRequest,
+        model: ModelSpec,
+        on_provider: Callable[[str], None] | None = None,
+    ) -> RoutedResult:
+        """`on_provider(name)` is called whenever a provider starts working on the request."""
         notes: list[str] = []
         earlier: list[Attempt] = []
         seen = {model.key}
         while True:
             try:
-                routed = await self._route(request, model)
+                routed = await self._route(request, model, on_provider)
             except ProviderError as exc:
                 fallback = self._fallback_for(model, exc, seen)
                 if fallback is None:
@@ -160,7 +166,12 @@ class Router:
         except UnknownModel:
             return None
 
-    async def _route(self, request: GenerationRequest, model: ModelSpec) -> RoutedResult:
+    async def _route(
+        self,
+        request: GenerationRequest,
+        model: ModelSpec,
+        on_provider: Callable[[str], None] | None = None,
+    ) -> RoutedResult:
         attempts: list[Attempt] = []
         queue: list[ImageProvider] = []
         for provider in self.providers:
@@ -192,6 +203,8 @@ class Router:
                 if outcome:
                     attempts.append(Attempt(provider.name, outcome, "", model.key))
                 task = asyncio.create_task(self._call(provider, request, model, probe=probe))
+                if on_provider is not None:
+                    on_provider(provider.name)
                 running[task] = (provider, time.perf_counter())
                 return True
             return False

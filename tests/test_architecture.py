@@ -37,8 +37,7 @@ def test_no_import_points_back(package: str) -> None:
         f"{path.relative_to(ROOT)} imports {module}"
         for path in files
         for module in imported_modules(path)
-        if any(module == banned or module.startswith(banned + ".")
-               for banned in FORBIDDEN[package])
+        if any(module == banned or module.startswith(banned + ".") for banned in FORBIDDEN[package])
     ]
     assert not offences, "\n".join(offences)
 

@@ -1,30 +1,42 @@
 """Answering an interaction: acknowledge first, then the result or a kind explanation.
 
-Every message sets allowed_mentions to none: prompts are user text and must never ping anyone.
+- The acknowledgement (defer) happens before any I/O: Discord allows 3 seconds.
+- While the provider works, the loading message says which provider and for how long (one edit
+  every few seconds, well inside Discord's rate limits).
+- The result replaces the loading message. If the interaction token (15 minutes) would expire
+  first, the result goes to the channel with the bot token instead.
+- Every message sets allowed_mentions to none: prompts are user text and must never ping anyone.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any
 
 import discord
 
-from bot.services.errors import UserFacingError
+from bot.services.errors import UserFacingError, provider_label
 from bot.services.generation import GenerationService, Outcome, Requester
 from bot.ui.embeds import render_result
 from bot.ui.text import truncate
 from bot.ui.views import result_view
 
-__all__ = ["NO_MENTIONS", "acknowledge", "deliver", "requester_of", "send_error"]
+__all__ = ["NO_MENTIONS", "Delivery", "acknowledge", "requester_of", "send_error"]
 
 log = logging.getLogger(__name__)
 
 NO_MENTIONS = discord.AllowedMentions.none()
 CONTENT_LIMIT = 2000
+HOURGLASS = "\N{HOURGLASS WITH FLOWING SAND}"
+TOKEN_MARGIN_S = 30.0  # leave time for the upload itself before the token dies
 UNEXPECTED = "Something went wrong on our side. Nothing was charged; please try again in a moment."
+
+Work = Callable[[Callable[[str], None]], Awaitable[Outcome]]
 
 
 def requester_of(interaction: discord.Interaction[Any]) -> Requester:
@@ -37,8 +49,9 @@ def requester_of(interaction: discord.Interaction[Any]) -> Requester:
 
 
 async def acknowledge(interaction: discord.Interaction[Any], *, ephemeral: bool) -> None:
-    """Defer at once (the 3-second clock is running); remember whether it was ephemeral."""
+    """Defer at once (the 3-second clock is running); remember how and when."""
     interaction.extras["ephemeral"] = ephemeral
+    interaction.extras["acknowledged_at"] = time.monotonic()
     await interaction.response.defer(thinking=True, ephemeral=ephemeral)
 
 
@@ -50,33 +63,91 @@ async def send_error(interaction: discord.Interaction[Any], message: str) -> Non
             message, ephemeral=True, allowed_mentions=NO_MENTIONS
         )
         return
-    if not interaction.extras.get("ephemeral", False):
-        # The loading message is public; replace it with a note only the user sees.
-        with suppress(discord.HTTPException):
-            await interaction.delete_original_response()
+    if interaction.extras.get("ephemeral", False):
+        await interaction.edit_original_response(
+            content=message, embeds=[], attachments=[], view=None, allowed_mentions=NO_MENTIONS
+        )
+        return
+    # The loading message is public: replace it with a note only the user sees.
+    with contextlib.suppress(discord.HTTPException):
+        await interaction.delete_original_response()
     await interaction.followup.send(message, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
 
-async def deliver(
-    interaction: discord.Interaction[Any],
-    service: GenerationService,
-    work: Callable[[], Awaitable[Outcome]],
-) -> Outcome | None:
-    """Run the generation and post it (or the explanation). The caller has acknowledged."""
-    try:
-        outcome = await work()
-    except UserFacingError as exc:
-        await send_error(interaction, exc.message)
-        return None
-    embeds, files = render_result(outcome, requester_name=interaction.user.display_name)
-    content = truncate(" ".join(outcome.notes), CONTENT_LIMIT) if outcome.notes else None
-    message = await interaction.followup.send(
-        content=content,
-        embeds=embeds,
-        files=files,
-        view=result_view(outcome.record.id),
-        allowed_mentions=NO_MENTIONS,
-        wait=True,
-    )
-    await service.record_message(outcome.record.id, message.id)
-    return outcome
+@dataclass
+class Delivery:
+    service: GenerationService
+    progress_every_s: float = 3.0
+    token_window_s: float = 900.0
+
+    async def deliver(self, interaction: discord.Interaction[Any], work: Work) -> Outcome | None:
+        """Run the generation and post it (or the explanation). The caller has acknowledged."""
+        working: list[str] = []
+        ticker = asyncio.create_task(self._progress(interaction, working))
+        try:
+            outcome = await work(working.append)
+        except UserFacingError as exc:
+            ticker.cancel()
+            await send_error(interaction, exc.message)
+            return None
+        finally:
+            ticker.cancel()
+        embeds, files = render_result(outcome, requester_name=interaction.user.display_name)
+        content = truncate(" ".join(outcome.notes), CONTENT_LIMIT) if outcome.notes else None
+        view = result_view(outcome.record.id)
+        message: discord.Message | None = None
+        if self._token_alive(interaction):
+            try:
+                message = await interaction.edit_original_response(
+                    content=content,
+                    embeds=embeds,
+                    attachments=files,
+                    view=view,
+                    allowed_mentions=NO_MENTIONS,
+                )
+            except (discord.NotFound, discord.Forbidden) as exc:
+                # The token died after all (or the loading message was deleted).
+                log.info("result for %s goes to the channel: %s", outcome.record.id, exc)
+                for file in files:
+                    file.reset()
+        if message is None:
+            message = await self._send_to_channel(interaction, content, embeds, files, view)
+        await self.service.record_message(outcome.record.id, message.id)
+        return outcome
+
+    def _token_alive(self, interaction: discord.Interaction[Any]) -> bool:
+        acknowledged = interaction.extras.get("acknowledged_at", time.monotonic())
+        return time.monotonic() - acknowledged < self.token_window_s - TOKEN_MARGIN_S
+
+    async def _send_to_channel(
+        self,
+        interaction: discord.Interaction[Any],
+        content: str | None,
+        embeds: list[discord.Embed],
+        files: list[discord.File],
+        view: discord.ui.View,
+    ) -> discord.Message:
+        channel = interaction.channel
+        if not isinstance(channel, discord.abc.Messageable):
+            channel = await interaction.client.fetch_channel(interaction.channel_id or 0)
+        # A mention for context that pings nobody (allowed_mentions none).
+        lead = f"{interaction.user.mention}, your image is ready."
+        text = truncate(f"{lead} {content}" if content else lead, CONTENT_LIMIT)
+        return await channel.send(  # type: ignore[union-attr]
+            content=text, embeds=embeds, files=files, view=view, allowed_mentions=NO_MENTIONS
+        )
+
+    async def _progress(self, interaction: discord.Interaction[Any], working: list[str]) -> None:
+        """Say who is working and for how long, every few seconds, while the token lives."""
+        started = time.monotonic()
+        while True:
+            await asyncio.sleep(self.progress_every_s)
+            if not self._token_alive(interaction):
+                return
+            who = provider_label(working[-1]) if working else "the image provider"
+            elapsed = int(time.monotonic() - started)
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.edit_original_response(
+                    content=f"{HOURGLASS} Working with {who}\N{HORIZONTAL ELLIPSIS} {elapsed} s",
+                    allowed_mentions=NO_MENTIONS,
+                )

@@ -1,21 +1,19 @@
-"""/generate, /vary, /reseed and the Vary button: parse → service → render. Nothing else."""
+"""/generate, /vary and /reseed: parse → service → render. Nothing else."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 from discord import app_commands
 from discord.app_commands import Choice, Range
 from discord.ext import commands
 
-from bot.cogs.delivery import acknowledge, deliver, requester_of, send_error
-from bot.services.errors import InvalidOptions, UserFacingError
+from bot.cogs.delivery import Delivery, acknowledge, requester_of, send_error
+from bot.services.errors import InvalidOptions
 from bot.services.generation import GenerationOptions, GenerationService
 from providers.base import MAX_SEED, Aspect
-
-if TYPE_CHECKING:
-    from providers.catalog import Catalog
+from providers.catalog import Catalog
 
 __all__ = ["GenerationCog"]
 
@@ -29,9 +27,10 @@ ASPECT_CHOICES = [
 
 
 class GenerationCog(commands.Cog, name="Generation"):
-    def __init__(self, service: GenerationService, catalog: Catalog) -> None:
+    def __init__(self, service: GenerationService, catalog: Catalog, delivery: Delivery) -> None:
         self.service = service
         self.catalog = catalog
+        self.delivery = delivery
 
     @app_commands.command(name="generate", description="Turn a prompt into an image.")
     @app_commands.describe(
@@ -40,7 +39,7 @@ class GenerationCog(commands.Cog, name="Generation"):
         count="How many images, 1–4 (default 1)",
         negative="What to keep out of the image",
         seed="A seed to reproduce an image (0–4294967295)",
-        model="Which model (default: the server's)",
+        model="Which model (default: the operator's choice)",
         private="Show the result only to you",
     )
     @app_commands.choices(aspect=ASPECT_CHOICES)
@@ -70,8 +69,10 @@ class GenerationCog(commands.Cog, name="Generation"):
             await send_error(interaction, exc.message)
             return
         await acknowledge(interaction, ephemeral=private)
-        await deliver(
-            interaction, self.service, lambda: self.service.run(requester_of(interaction), prepared)
+        requester = requester_of(interaction)
+        await self.delivery.deliver(
+            interaction,
+            lambda on_provider: self.service.run(requester, prepared, on_provider=on_provider),
         )
 
     @generate.autocomplete("model")
@@ -85,30 +86,37 @@ class GenerationCog(commands.Cog, name="Generation"):
             if needle in m.key.lower() or needle in m.label.lower()
         ][:25]
 
-    @app_commands.command(name="vary", description="Your latest image again, with new seeds.")
+    @app_commands.command(name="vary", description="An image again, with new seeds.")
     @app_commands.describe(
-        count="How many images, 1–4 (default: as before)", private="Show the result only to you"
+        count="How many images, 1–4 (default: as before)",
+        message="A result's message link or id (default: your latest)",
+        private="Show the result only to you",
     )
     async def vary(
         self,
         interaction: discord.Interaction[Any],
         count: Range[int, 1, 4] | None = None,
+        message: str | None = None,
         private: bool = False,
     ) -> None:
         await acknowledge(interaction, ephemeral=private)
         requester = requester_of(interaction)
-        await deliver(
-            interaction,
-            self.service,
-            lambda: self.service.vary(requester, count=count, private=private),
-        )
+
+        async def work(on_provider: Any) -> Any:
+            source = await self.service.source_for(requester, message)
+            return await self.service.vary(
+                requester, source=source, count=count, private=private, on_provider=on_provider
+            )
+
+        await self.delivery.deliver(interaction, work)
 
     @app_commands.command(
-        name="reseed", description="Your latest image with an exact seed, to reproduce it."
+        name="reseed", description="An image with an exact seed, to reproduce it."
     )
     @app_commands.describe(
         seed="The seed (0–4294967295)",
         prompt="A changed prompt (default: as before)",
+        message="A result's message link or id (default: your latest)",
         private="Show the result only to you",
     )
     async def reseed(
@@ -116,34 +124,21 @@ class GenerationCog(commands.Cog, name="Generation"):
         interaction: discord.Interaction[Any],
         seed: Range[int, 0, MAX_SEED],
         prompt: str | None = None,
+        message: str | None = None,
         private: bool = False,
     ) -> None:
         await acknowledge(interaction, ephemeral=private)
         requester = requester_of(interaction)
-        await deliver(
-            interaction,
-            self.service,
-            lambda: self.service.reseed(requester, seed, prompt=prompt, private=private),
-        )
 
-    # -- buttons (bot.result_actions points here) ---------------------------------------------
-
-    async def vary_from_button(
-        self, interaction: discord.Interaction[Any], generation_id: int
-    ) -> None:
-        await acknowledge(interaction, ephemeral=False)
-        source = await self.service.store.get_generation(generation_id)
-        if source is None:
-            await send_error(
-                interaction,
-                "That image is no longer in the history, so it cannot be varied. Try `/generate`.",
+        async def work(on_provider: Any) -> Any:
+            source = await self.service.source_for(requester, message)
+            return await self.service.reseed(
+                requester,
+                seed,
+                source=source,
+                prompt=prompt,
+                private=private,
+                on_provider=on_provider,
             )
-            return
-        requester = requester_of(interaction)
 
-        async def work() -> Any:
-            if source.private and source.user_id != interaction.user.id:
-                raise UserFacingError("That generation is private.")
-            return await self.service.vary(requester, source=source, private=False)
-
-        await deliver(interaction, self.service, work)
+        await self.delivery.deliver(interaction, work)

@@ -7,13 +7,16 @@ the same wherever it was asked for.
 from __future__ import annotations
 
 import logging
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from bot.services.errors import (
     GenerationFailed,
     InvalidOptions,
     NothingToVary,
+    UserFacingError,
     explain_provider_error,
 )
 from bot.storage import GenerationRecord, GenerationStatus, NewGeneration, Store
@@ -29,11 +32,31 @@ from providers.catalog import Catalog, ModelSpec, UnknownModel
 from providers.errors import ContentBlocked, ProviderError
 from providers.router import Attempt, Router
 
-__all__ = ["GenerationOptions", "GenerationService", "Outcome", "Prepared", "Requester"]
+__all__ = [
+    "GenerationOptions",
+    "GenerationRecord",
+    "GenerationService",
+    "Outcome",
+    "Prepared",
+    "Requester",
+    "parse_message_ref",
+]
 
 log = logging.getLogger(__name__)
 
 MAX_COUNT = 4
+_MESSAGE_LINK = re.compile(r"channels/(?:@me|\d+)/\d+/(\d+)")
+
+
+def parse_message_ref(ref: str | int) -> int:
+    """A message id from an id or a message link (https://discord.com/channels/g/c/m)."""
+    text = str(ref).strip()
+    match = _MESSAGE_LINK.search(text)
+    if match:
+        return int(match.group(1))
+    if text.isdigit() and len(text) <= 20:
+        return int(text)
+    raise InvalidOptions("Give a message link (Copy Message Link) or a message id.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +185,31 @@ class GenerationService:
 
     # -- running -----------------------------------------------------------------------------
 
+    async def source_for(
+        self, requester: Requester, message_ref: str | int | None = None
+    ) -> GenerationRecord:
+        """The generation to work from: a result message (link or id), else the latest."""
+        if message_ref is None or message_ref == "":
+            return await self.latest(requester.user_id)
+        message_id = parse_message_ref(message_ref)
+        record = await self.store.generation_by_message(message_id)
+        if record is None:
+            raise InvalidOptions("That message is not a Canvasbot result I know of.")
+        self.check_access(record, requester.user_id)
+        return record
+
+    async def by_id(self, generation_id: int, requester: Requester) -> GenerationRecord:
+        record = await self.store.get_generation(generation_id)
+        if record is None:
+            raise UserFacingError("That image is no longer in the history. Try `/generate`.")
+        self.check_access(record, requester.user_id)
+        return record
+
+    @staticmethod
+    def check_access(record: GenerationRecord, user_id: int) -> None:
+        if record.private and record.user_id != user_id:
+            raise UserFacingError("That generation is private to the person who made it.")
+
     async def latest(self, user_id: int) -> GenerationRecord:
         record = await self.store.latest_generation(user_id)
         if record is None:
@@ -175,6 +223,7 @@ class GenerationService:
         *,
         kind: str = "generate",
         parent_id: int | None = None,
+        on_provider: Callable[[str], None] | None = None,
     ) -> Outcome:
         started = time.perf_counter()
         options, request = prepared.options, prepared.request
@@ -196,7 +245,7 @@ class GenerationService:
             )
         )
         try:
-            routed = await self.router.generate(request, prepared.model)
+            routed = await self.router.generate(request, prepared.model, on_provider)
         except ProviderError as exc:
             elapsed = (time.perf_counter() - started) * 1000
             status = (
@@ -273,6 +322,7 @@ class GenerationService:
         source: GenerationRecord | None = None,
         count: int | None = None,
         private: bool | None = None,
+        on_provider: Callable[[str], None] | None = None,
     ) -> Outcome:
         """The same prompt and settings with new seeds."""
         source = source or await self.latest(requester.user_id)
@@ -282,7 +332,9 @@ class GenerationService:
         if private is not None:
             changes["private"] = private
         prepared = self.prepare_from(source, **changes)
-        return await self.run(requester, prepared, kind="vary", parent_id=source.id)
+        return await self.run(
+            requester, prepared, kind="vary", parent_id=source.id, on_provider=on_provider
+        )
 
     async def reseed(
         self,
@@ -292,6 +344,7 @@ class GenerationService:
         source: GenerationRecord | None = None,
         prompt: str | None = None,
         private: bool | None = None,
+        on_provider: Callable[[str], None] | None = None,
     ) -> Outcome:
         """The same generation with exactly this seed (optionally a changed prompt)."""
         source = source or await self.latest(requester.user_id)
@@ -301,7 +354,23 @@ class GenerationService:
         if private is not None:
             changes["private"] = private
         prepared = self.prepare_from(source, **changes)
-        return await self.run(requester, prepared, kind="reseed", parent_id=source.id)
+        return await self.run(
+            requester, prepared, kind="reseed", parent_id=source.id, on_provider=on_provider
+        )
+
+    async def edit_prompt(
+        self,
+        requester: Requester,
+        source: GenerationRecord,
+        prompt: str,
+        on_provider: Callable[[str], None] | None = None,
+    ) -> Outcome:
+        """A new prompt, keeping the seed and every other option."""
+        seed = next((s for s in source.seeds if s is not None), source.requested_seed)
+        prepared = self.prepare_from(source, prompt=prompt, seed=seed, private=False)
+        return await self.run(
+            requester, prepared, kind="edit", parent_id=source.id, on_provider=on_provider
+        )
 
     async def record_message(self, generation_id: int, message_id: int) -> None:
         await self.store.set_message(generation_id, message_id)

@@ -7,10 +7,10 @@ import io
 import discord
 
 from bot.services.errors import provider_label
-from bot.services.generation import Outcome
+from bot.services.generation import GenerationRecord, Outcome
 from bot.ui.text import display, truncate
 
-__all__ = ["EMBED_TOTAL_LIMIT", "format_usd", "render_result"]
+__all__ = ["EMBED_TOTAL_LIMIT", "format_usd", "render_info", "render_result"]
 
 EMBED_TOTAL_LIMIT = 6000
 DESCRIPTION_LIMIT = 4096
@@ -77,3 +77,40 @@ def render_result(
     for embed in embeds:
         embed.description = description
     return embeds, files
+
+
+def render_info(record: GenerationRecord, model_label: str) -> discord.Embed:
+    """Everything about one generation, for the requester's eyes (ephemeral)."""
+    embed = discord.Embed(title=f"Generation #{record.id}", colour=COLOUR)
+    embed.description = display(record.prompt, DESCRIPTION_LIMIT)
+    if record.negative_prompt:
+        embed.add_field(
+            name="Negative prompt", value=display(record.negative_prompt, 1024), inline=False
+        )
+    seeds = ", ".join("—" if s is None else str(s) for s in record.seeds) or "—"
+    requested = "random" if record.requested_seed is None else str(record.requested_seed)
+    embed.add_field(name="Seeds", value=truncate(seeds, 1024), inline=True)
+    embed.add_field(name="Requested seed", value=requested, inline=True)
+    embed.add_field(
+        name="Options",
+        value=f"aspect {record.aspect} · {record.count} image(s)"
+        f"{' · private' if record.private else ''}",
+        inline=True,
+    )
+    embed.add_field(
+        name="Model", value=truncate(f"{model_label} ({record.model_id or '—'})", 1024), inline=True
+    )
+    embed.add_field(name="Provider", value=provider_label(record.provider), inline=True)
+    cost_note = {"reported": " (reported)", "catalog": " (catalog price)"}.get(
+        record.cost_source or "", ""
+    )
+    embed.add_field(name="Cost", value=format_usd(record.cost_usd) + cost_note, inline=True)
+    embed.add_field(
+        name="Timings",
+        value=f"provider {_seconds(record.provider_latency_ms)} · "
+        f"total {_seconds(record.total_latency_ms)}",
+        inline=True,
+    )
+    embed.add_field(name="Made", value=discord.utils.format_dt(record.created_at, "R"), inline=True)
+    embed.add_field(name="Status", value=record.status.value, inline=True)
+    return embed

@@ -1,5 +1,6 @@
-"""Buttons under results. They are dynamic items: the custom_id carries the generation id, so
-they keep working after a restart; the handler lives on the bot (`bot.result_actions`)."""
+"""Buttons under results. Each is a dynamic item whose custom_id carries the generation id, so
+they work for any member and keep working after a restart; the state comes from the database.
+The handlers live on the bot (`bot.result_actions`), which keeps ui free of cogs."""
 
 from __future__ import annotations
 
@@ -8,27 +9,40 @@ from typing import Any, Protocol
 
 import discord
 
-__all__ = ["ResultActions", "VaryButton", "result_view"]
+__all__ = ["RESULT_ACTIONS", "ResultActions", "ResultButton", "result_view"]
 
 
 class ResultActions(Protocol):
-    async def vary_from_button(
-        self, interaction: discord.Interaction[Any], generation_id: int
+    async def on_result_button(
+        self, interaction: discord.Interaction[Any], action: str, generation_id: int
     ) -> None: ...
 
 
-class VaryButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"canvasbot:vary:(?P<id>[0-9]{1,20})"
+# action → (label, emoji, style); the order is the order under each result.
+RESULT_ACTIONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
+    "vary": ("Vary", "\N{GAME DIE}", discord.ButtonStyle.primary),
+    "reseed": ("Reseed", "\N{SEEDLING}", discord.ButtonStyle.secondary),
+    "edit": ("Edit prompt", "\N{PENCIL}", discord.ButtonStyle.secondary),
+    "info": ("Info", "\N{INFORMATION SOURCE}", discord.ButtonStyle.secondary),
+    "delete": ("Delete", "\N{WASTEBASKET}", discord.ButtonStyle.danger),
+}
+
+
+class ResultButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"canvasbot:(?P<action>[a-z]{1,10}):(?P<id>[0-9]{1,20})",
 ):
-    def __init__(self, generation_id: int) -> None:
+    def __init__(self, action: str, generation_id: int) -> None:
+        label, emoji, style = RESULT_ACTIONS[action]
         super().__init__(
             discord.ui.Button(
-                label="Vary",
-                emoji="\N{GAME DIE}",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"canvasbot:vary:{generation_id}",
+                label=label,
+                emoji=emoji,
+                style=style,
+                custom_id=f"canvasbot:{action}:{generation_id}",
             )
         )
+        self.action = action
         self.generation_id = generation_id
 
     @classmethod
@@ -38,15 +52,18 @@ class VaryButton(
         item: discord.ui.Item[Any],
         match: re.Match[str],
         /,
-    ) -> VaryButton:
-        return cls(int(match["id"]))
+    ) -> ResultButton:
+        if match["action"] not in RESULT_ACTIONS:
+            raise ValueError(f"unknown result action {match['action']!r}")
+        return cls(match["action"], int(match["id"]))
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         actions: ResultActions = interaction.client.result_actions  # type: ignore[attr-defined]
-        await actions.vary_from_button(interaction, self.generation_id)
+        await actions.on_result_button(interaction, self.action, self.generation_id)
 
 
 def result_view(generation_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
-    view.add_item(VaryButton(generation_id))
+    for action in RESULT_ACTIONS:
+        view.add_item(ResultButton(action, generation_id))
     return view

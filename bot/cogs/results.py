@@ -1,0 +1,172 @@
+"""What can be done with a result: the buttons under it and the message context menus.
+
+The buttons are dynamic items (bot/ui/views.py) that land here through `bot.result_actions`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.cogs.delivery import NO_MENTIONS, Delivery, acknowledge, requester_of, send_error
+from bot.services.errors import UserFacingError
+from bot.services.generation import GenerationRecord, GenerationService
+from bot.ui.embeds import render_info
+from bot.ui.modals import EditPromptModal, ReseedModal
+from providers.base import MAX_SEED
+
+__all__ = ["ResultsCog"]
+
+log = logging.getLogger(__name__)
+
+NOT_A_RESULT = "That message is not a Canvasbot result I know of."
+
+
+class ResultsCog(commands.Cog, name="Results"):
+    def __init__(self, bot: commands.Bot, service: GenerationService, delivery: Delivery) -> None:
+        self.bot = bot
+        self.service = service
+        self.delivery = delivery
+        self._menus = [
+            app_commands.ContextMenu(name="Vary image", callback=self.vary_menu),
+            app_commands.ContextMenu(name="Reseed image", callback=self.reseed_menu),
+        ]
+
+    async def cog_load(self) -> None:
+        for menu in self._menus:
+            self.bot.tree.add_command(menu)
+
+    async def cog_unload(self) -> None:
+        for menu in self._menus:
+            self.bot.tree.remove_command(menu.name, type=menu.type)
+
+    # -- buttons ------------------------------------------------------------------------------
+
+    async def on_result_button(
+        self, interaction: discord.Interaction[Any], action: str, generation_id: int
+    ) -> None:
+        handler = {
+            "vary": self._vary,
+            "reseed": self._open_reseed,
+            "edit": self._open_edit,
+            "info": self._info,
+            "delete": self._delete,
+        }[action]
+        try:
+            await handler(interaction, generation_id)
+        except UserFacingError as exc:
+            await send_error(interaction, exc.message)
+
+    async def _vary(self, interaction: discord.Interaction[Any], generation_id: int) -> None:
+        await acknowledge(interaction, ephemeral=False)
+        requester = requester_of(interaction)
+
+        async def work(on_provider: Any) -> Any:
+            source = await self.service.by_id(generation_id, requester)
+            return await self.service.vary(
+                requester, source=source, private=False, on_provider=on_provider
+            )
+
+        await self.delivery.deliver(interaction, work)
+
+    async def _open_reseed(self, interaction: discord.Interaction[Any], generation_id: int) -> None:
+        # A modal must be the first answer, so this one reads the database first (a primary-key
+        # lookup, milliseconds) to prefill the seed.
+        source = await self.service.by_id(generation_id, requester_of(interaction))
+        await interaction.response.send_modal(self._reseed_modal(source))
+
+    async def _open_edit(self, interaction: discord.Interaction[Any], generation_id: int) -> None:
+        source = await self.service.by_id(generation_id, requester_of(interaction))
+
+        async def submitted(modal_interaction: discord.Interaction[Any], prompt: str) -> None:
+            try:
+                self.service.prepare_from(source, prompt=prompt)
+            except UserFacingError as exc:
+                await send_error(modal_interaction, exc.message)
+                return
+            await acknowledge(modal_interaction, ephemeral=False)
+            requester = requester_of(modal_interaction)
+            await self.delivery.deliver(
+                modal_interaction,
+                lambda on_provider: self.service.edit_prompt(
+                    requester, source, prompt, on_provider=on_provider
+                ),
+            )
+
+        await interaction.response.send_modal(EditPromptModal(source.id, source.prompt, submitted))
+
+    async def _info(self, interaction: discord.Interaction[Any], generation_id: int) -> None:
+        await acknowledge(interaction, ephemeral=True)
+        record = await self.service.by_id(generation_id, requester_of(interaction))
+        label = self.service.catalog.label_for(record.model)
+        await interaction.edit_original_response(
+            embed=render_info(record, label), allowed_mentions=NO_MENTIONS
+        )
+
+    async def _delete(self, interaction: discord.Interaction[Any], generation_id: int) -> None:
+        record = await self.service.store.get_generation(generation_id)
+        may_manage = bool(interaction.permissions.manage_messages)
+        if record is not None and record.user_id != interaction.user.id and not may_manage:
+            await send_error(
+                interaction,
+                "Only the person who asked for this image, or someone who can manage messages, "
+                "can delete it.",
+            )
+            return
+        await interaction.response.defer()
+        # For a button, the interaction's "original response" is the message it sits on.
+        with contextlib.suppress(discord.NotFound):
+            await interaction.delete_original_response()
+        log.info("result %s deleted by %s", generation_id, interaction.user.id)
+
+    # -- context menus ------------------------------------------------------------------------
+
+    async def vary_menu(
+        self, interaction: discord.Interaction[Any], message: discord.Message
+    ) -> None:
+        await acknowledge(interaction, ephemeral=False)
+        requester = requester_of(interaction)
+
+        async def work(on_provider: Any) -> Any:
+            source = await self.service.source_for(requester, message.id)
+            return await self.service.vary(
+                requester, source=source, private=False, on_provider=on_provider
+            )
+
+        await self.delivery.deliver(interaction, work)
+
+    async def reseed_menu(
+        self, interaction: discord.Interaction[Any], message: discord.Message
+    ) -> None:
+        try:
+            source = await self.service.source_for(requester_of(interaction), message.id)
+        except UserFacingError as exc:
+            await send_error(interaction, exc.message)
+            return
+        await interaction.response.send_modal(self._reseed_modal(source))
+
+    def _reseed_modal(self, source: GenerationRecord) -> ReseedModal:
+        seed = next((s for s in source.seeds if s is not None), source.requested_seed)
+
+        async def submitted(modal_interaction: discord.Interaction[Any], value: str) -> None:
+            text = value.strip()
+            if not text.isdigit() or int(text) > MAX_SEED:
+                await send_error(
+                    modal_interaction, f"A seed is a whole number from 0 to {MAX_SEED}."
+                )
+                return
+            await acknowledge(modal_interaction, ephemeral=False)
+            requester = requester_of(modal_interaction)
+            await self.delivery.deliver(
+                modal_interaction,
+                lambda on_provider: self.service.reseed(
+                    requester, int(text), source=source, private=False, on_provider=on_provider
+                ),
+            )
+
+        return ReseedModal(source.id, seed, submitted)
