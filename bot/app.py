@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from bot.metrics import Metrics
 from bot.services.generation import GenerationService
 from bot.settings import KNOWN_PROVIDERS, Settings
 from bot.storage import Store, open_store
@@ -36,6 +37,10 @@ class App:
     catalog: Catalog
     router: Router
     generation: GenerationService
+
+    @property
+    def metrics(self) -> Metrics | None:
+        return self.generation.metrics
 
 
 def build_providers(
@@ -96,7 +101,12 @@ async def open_app(settings: Settings, *, providers: list[str] | None = None) ->
                 router = Router(
                     built, catalog=catalog, hedge=HedgePolicy(after_ms=settings.hedge_after_ms)
                 )
+                metrics = Metrics()
+                metrics.live.breakers = lambda: [
+                    (name, health.breaker.state.value) for name, health in router.health.items()
+                ]
                 generation = GenerationService(
+                    metrics=metrics,
                     store=store,
                     router=router,
                     catalog=catalog,

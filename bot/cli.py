@@ -43,7 +43,7 @@ def cmd_run(_: argparse.Namespace) -> int:
     if settings.discord_token is None or not settings.discord_token.get_secret_value().strip():
         print(NO_TOKEN, file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.secrets())
+    configure_logging(settings.log_level, settings.secrets(), settings.log_format)
     from bot.runner import run_bot  # imports discord.py only when the bot really runs
 
     try:

@@ -11,7 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import App
-from bot.cogs.delivery import NO_MENTIONS, UNEXPECTED, Delivery, send_error
+from bot.cogs.delivery import NO_MENTIONS, RESTARTING, UNEXPECTED, Delivery, send_error
 from bot.cogs.generate import GenerationCog
 from bot.cogs.results import ResultsCog
 from bot.settings import Settings
@@ -30,11 +30,21 @@ def point_discord_at(settings: Settings) -> None:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
 
 
+class CanvasTree(app_commands.CommandTree["CanvasBot"]):
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        """While shutting down, new commands get a kind word instead of a half-done job."""
+        if self.client.delivery.accepting:
+            return True
+        await send_error(interaction, RESTARTING)
+        return False
+
+
 class CanvasBot(commands.Bot):
     def __init__(self, app: App, **options: Any) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
         super().__init__(
+            tree_cls=CanvasTree,
             command_prefix=commands.when_mentioned,
             intents=intents,
             help_command=None,
@@ -46,7 +56,7 @@ class CanvasBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         settings = self.app.settings
-        delivery = Delivery(
+        self.delivery = delivery = Delivery(
             self.app.generation,
             progress_every_s=settings.progress_interval_seconds,
             token_window_s=settings.interaction_token_seconds,
@@ -70,6 +80,12 @@ class CanvasBot(commands.Bot):
             synced = await self.tree.sync()
             log.info("synced %d global commands (they may take a while to appear)", len(synced))
         self.commands_synced = True
+
+    async def shutdown(self, grace_s: float) -> int:
+        """Stop taking commands, drain running generations, close the gateway connection."""
+        cancelled = await self.delivery.drain(grace_s)
+        await self.close()
+        return cancelled
 
     async def on_ready(self) -> None:
         log.info("ready as %s in %d servers", self.user, len(self.guilds))

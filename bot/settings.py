@@ -6,6 +6,7 @@ No module-level instance: the composition root builds one and passes it down.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -56,14 +57,19 @@ class Settings(BaseSettings):
     # Storage
     database_url: str = _env("CANVASBOT_DATABASE_URL", "sqlite:///./canvasbot.sqlite3")
 
-    # Logging
+    # Logging, metrics, shutdown
     log_level: str = _env("CANVASBOT_LOG_LEVEL", "INFO")
+    log_format: Literal["text", "json"] = _env("CANVASBOT_LOG_FORMAT", "text")
+    metrics_port: int | None = _env("CANVASBOT_METRICS_PORT", None, ge=1, le=65535)
+    shutdown_grace_seconds: float = _env("CANVASBOT_SHUTDOWN_GRACE_SECONDS", 20.0, ge=0)
 
     # Providers
     runware_api_key: SecretStr | None = _env("RUNWARE_API_KEY")
     runware_base_url: str = _env("RUNWARE_BASE_URL", "https://api.runware.ai/v1")
 
-    @field_validator("dev_guild_id", "models_file", "providers", "hedge_after_ms", mode="before")
+    @field_validator(
+        "dev_guild_id", "models_file", "providers", "hedge_after_ms", "metrics_port", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

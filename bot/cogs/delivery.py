@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import discord
@@ -26,7 +26,14 @@ from bot.ui.embeds import render_result
 from bot.ui.text import truncate
 from bot.ui.views import result_view
 
-__all__ = ["NO_MENTIONS", "Delivery", "acknowledge", "requester_of", "send_error"]
+__all__ = [
+    "NO_MENTIONS",
+    "RESTARTING",
+    "Delivery",
+    "acknowledge",
+    "requester_of",
+    "send_error",
+]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +41,7 @@ NO_MENTIONS = discord.AllowedMentions.none()
 CONTENT_LIMIT = 2000
 HOURGLASS = "\N{HOURGLASS WITH FLOWING SAND}"
 TOKEN_MARGIN_S = 30.0  # leave time for the upload itself before the token dies
+RESTARTING = "Canvasbot is restarting. Please try again in a minute; nothing was charged."
 UNEXPECTED = "Something went wrong on our side. Nothing was charged; please try again in a moment."
 
 Work = Callable[[Callable[[str], None]], Awaitable[Outcome]]
@@ -79,9 +87,46 @@ class Delivery:
     service: GenerationService
     progress_every_s: float = 3.0
     token_window_s: float = 900.0
+    accepting: bool = True
+    _in_flight: set[asyncio.Task[Any]] = field(default_factory=set)
+    _idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def acknowledge(self, interaction: discord.Interaction[Any], *, ephemeral: bool) -> None:
+        await acknowledge(interaction, ephemeral=ephemeral)
+        metrics = self.service.metrics
+        if metrics is not None:
+            waited = (discord.utils.utcnow() - interaction.created_at).total_seconds()
+            metrics.acknowledgement_seconds.observe(max(0.0, waited))
 
     async def deliver(self, interaction: discord.Interaction[Any], work: Work) -> Outcome | None:
         """Run the generation and post it (or the explanation). The caller has acknowledged."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._in_flight.add(task)
+        self._idle.clear()
+        try:
+            return await self._deliver(interaction, work)
+        finally:
+            self._in_flight.discard(task)
+            if not self._in_flight:
+                self._idle.set()
+
+    async def drain(self, grace_s: float) -> int:
+        """Stop taking work; wait up to `grace_s` for running generations, then cancel the rest
+        (they are recorded as interrupted and refunded). Returns how many were cancelled."""
+        self.accepting = False
+        if not self._in_flight:
+            return 0
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace_s):
+                await self._idle.wait()
+        leftover = list(self._in_flight)
+        for task in leftover:
+            task.cancel()
+        await asyncio.gather(*leftover, return_exceptions=True)
+        return len(leftover)
+
+    async def _deliver(self, interaction: discord.Interaction[Any], work: Work) -> Outcome | None:
         working: list[str] = []
         ticker = asyncio.create_task(self._progress(interaction, working))
         try:

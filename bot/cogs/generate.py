@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.app_commands import Choice, Range
 from discord.ext import commands
 
-from bot.cogs.delivery import Delivery, acknowledge, requester_of, send_error
+from bot.cogs.delivery import Delivery, requester_of, send_error
 from bot.services.errors import InvalidOptions
 from bot.services.generation import GenerationOptions, GenerationService
 from providers.base import MAX_SEED, Aspect
@@ -68,7 +68,7 @@ class GenerationCog(commands.Cog, name="Generation"):
         except InvalidOptions as exc:
             await send_error(interaction, exc.message)
             return
-        await acknowledge(interaction, ephemeral=private)
+        await self.delivery.acknowledge(interaction, ephemeral=private)
         requester = requester_of(interaction)
         await self.delivery.deliver(
             interaction,
@@ -99,7 +99,7 @@ class GenerationCog(commands.Cog, name="Generation"):
         message: str | None = None,
         private: bool = False,
     ) -> None:
-        await acknowledge(interaction, ephemeral=private)
+        await self.delivery.acknowledge(interaction, ephemeral=private)
         requester = requester_of(interaction)
 
         async def work(on_provider: Any) -> Any:
@@ -127,7 +127,7 @@ class GenerationCog(commands.Cog, name="Generation"):
         message: str | None = None,
         private: bool = False,
     ) -> None:
-        await acknowledge(interaction, ephemeral=private)
+        await self.delivery.acknowledge(interaction, ephemeral=private)
         requester = requester_of(interaction)
 
         async def work(on_provider: Any) -> Any:

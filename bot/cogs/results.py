@@ -13,7 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.delivery import NO_MENTIONS, Delivery, acknowledge, requester_of, send_error
+from bot.cogs.delivery import NO_MENTIONS, RESTARTING, Delivery, requester_of, send_error
 from bot.services.errors import UserFacingError
 from bot.services.generation import GenerationRecord, GenerationService
 from bot.ui.embeds import render_info
@@ -47,6 +47,12 @@ class ResultsCog(commands.Cog, name="Results"):
 
     # -- buttons ------------------------------------------------------------------------------
 
+    async def accepting(self, interaction: discord.Interaction[Any]) -> bool:
+        if self.delivery.accepting:
+            return True
+        await send_error(interaction, RESTARTING)
+        return False
+
     async def on_result_button(
         self, interaction: discord.Interaction[Any], action: str, generation_id: int
     ) -> None:
@@ -63,7 +69,7 @@ class ResultsCog(commands.Cog, name="Results"):
             await send_error(interaction, exc.message)
 
     async def _vary(self, interaction: discord.Interaction[Any], generation_id: int) -> None:
-        await acknowledge(interaction, ephemeral=False)
+        await self.delivery.acknowledge(interaction, ephemeral=False)
         requester = requester_of(interaction)
 
         async def work(on_provider: Any) -> Any:
@@ -89,7 +95,7 @@ class ResultsCog(commands.Cog, name="Results"):
             except UserFacingError as exc:
                 await send_error(modal_interaction, exc.message)
                 return
-            await acknowledge(modal_interaction, ephemeral=False)
+            await self.delivery.acknowledge(modal_interaction, ephemeral=False)
             requester = requester_of(modal_interaction)
             await self.delivery.deliver(
                 modal_interaction,
@@ -101,7 +107,7 @@ class ResultsCog(commands.Cog, name="Results"):
         await interaction.response.send_modal(EditPromptModal(source.id, source.prompt, submitted))
 
     async def _info(self, interaction: discord.Interaction[Any], generation_id: int) -> None:
-        await acknowledge(interaction, ephemeral=True)
+        await self.delivery.acknowledge(interaction, ephemeral=True)
         record = await self.service.by_id(generation_id, requester_of(interaction))
         label = self.service.catalog.label_for(record.model)
         await interaction.edit_original_response(
@@ -129,7 +135,7 @@ class ResultsCog(commands.Cog, name="Results"):
     async def vary_menu(
         self, interaction: discord.Interaction[Any], message: discord.Message
     ) -> None:
-        await acknowledge(interaction, ephemeral=False)
+        await self.delivery.acknowledge(interaction, ephemeral=False)
         requester = requester_of(interaction)
 
         async def work(on_provider: Any) -> Any:
@@ -160,7 +166,7 @@ class ResultsCog(commands.Cog, name="Results"):
                     modal_interaction, f"A seed is a whole number from 0 to {MAX_SEED}."
                 )
                 return
-            await acknowledge(modal_interaction, ephemeral=False)
+            await self.delivery.acknowledge(modal_interaction, ephemeral=False)
             requester = requester_of(modal_interaction)
             await self.delivery.deliver(
                 modal_interaction,

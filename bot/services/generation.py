@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from bot.metrics import Metrics
 from bot.services.errors import (
     GenerationFailed,
     InvalidOptions,
@@ -30,7 +31,7 @@ from providers.base import (
 )
 from providers.catalog import Catalog, ModelSpec, UnknownModel
 from providers.errors import ContentBlocked, ProviderError
-from providers.router import Attempt, Router
+from providers.router import Attempt, RoutedResult, Router
 
 __all__ = [
     "GenerationOptions",
@@ -102,8 +103,15 @@ class Outcome:
 
 class GenerationService:
     def __init__(
-        self, *, store: Store, router: Router, catalog: Catalog, default_model: str
+        self,
+        *,
+        store: Store,
+        router: Router,
+        catalog: Catalog,
+        default_model: str,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics
         self.store = store
         self.router = router
         self.catalog = catalog
@@ -226,54 +234,85 @@ class GenerationService:
         on_provider: Callable[[str], None] | None = None,
     ) -> Outcome:
         started = time.perf_counter()
-        options, request = prepared.options, prepared.request
         record = await self.store.create_generation(
-            NewGeneration(
-                user_id=requester.user_id,
-                guild_id=requester.guild_id,
-                channel_id=requester.channel_id,
-                interaction_id=requester.interaction_id,
-                prompt=request.prompt,
-                negative_prompt=request.negative_prompt,
-                aspect=request.aspect.value,
-                count=request.count,
-                requested_seed=request.seed,
-                model=prepared.model.key,
-                private=options.private,
-                kind=kind,
-                parent_id=parent_id,
-            )
+            self._new_generation(requester, prepared, kind, parent_id)
         )
+        metrics = self.metrics
+        if metrics:
+            metrics.in_flight.inc()
         try:
-            routed = await self.router.generate(request, prepared.model, on_provider)
+            routed = await self.router.generate(prepared.request, prepared.model, on_provider)
         except ProviderError as exc:
-            elapsed = (time.perf_counter() - started) * 1000
             status = (
                 GenerationStatus.BLOCKED
                 if isinstance(exc, ContentBlocked)
-                else (GenerationStatus.FAILED)
+                else GenerationStatus.FAILED
             )
             await self.store.fail_generation(
                 record.id,
                 status=status,
                 error=str(exc)[:500],
                 provider=exc.provider or None,
-                total_latency_ms=elapsed,
+                total_latency_ms=(time.perf_counter() - started) * 1000,
             )
-            log.info("generation %s %s: %s", record.id, status.value, exc)
+            log.info(
+                "generation %s %s: %s",
+                record.id,
+                status.value,
+                exc,
+                extra={"generation_id": record.id, "outcome": status.value},
+            )
+            if metrics:
+                metrics.generations.labels(
+                    exc.provider or "none", prepared.model.key, status.value
+                ).inc()
             raise GenerationFailed(explain_provider_error(exc, prepared.model.label), exc) from exc
         except BaseException:
             # Cancelled or crashed mid-flight: record it so the row never stays pending.
             await self.store.fail_generation(
-                record.id,
-                status=GenerationStatus.INTERRUPTED,
-                error="interrupted",
+                record.id, status=GenerationStatus.INTERRUPTED, error="interrupted"
             )
             raise
-        result = routed.result
-        model = routed.model or prepared.model
+        finally:
+            if metrics:
+                metrics.in_flight.dec()
         total_ms = (time.perf_counter() - started) * 1000
-        seeds = [image.seed for image in result.images]
+        finished = await self._finish(record, routed, total_ms)
+        self._observe(requester, finished, routed)
+        return Outcome(
+            finished,
+            routed.result,
+            routed.model or prepared.model,
+            total_ms,
+            routed.attempts,
+            (*prepared.notes, *routed.notes),
+        )
+
+    def _new_generation(
+        self, requester: Requester, prepared: Prepared, kind: str, parent_id: int | None
+    ) -> NewGeneration:
+        request = prepared.request
+        return NewGeneration(
+            user_id=requester.user_id,
+            guild_id=requester.guild_id,
+            channel_id=requester.channel_id,
+            interaction_id=requester.interaction_id,
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt,
+            aspect=request.aspect.value,
+            count=request.count,
+            requested_seed=request.seed,
+            model=prepared.model.key,
+            private=prepared.options.private,
+            kind=kind,
+            parent_id=parent_id,
+        )
+
+    async def _finish(
+        self, record: GenerationRecord, routed: RoutedResult, total_ms: float
+    ) -> GenerationRecord:
+        result = routed.result
+        seeds = tuple(image.seed for image in result.images)
         await self.store.complete_generation(
             record.id,
             provider=result.provider,
@@ -284,33 +323,54 @@ class GenerationService:
             provider_latency_ms=result.latency_ms,
             total_latency_ms=total_ms,
         )
-        finished = replace(
+        return replace(
             record,
             status=GenerationStatus.SUCCEEDED,
             provider=result.provider,
             model_id=result.model_id,
-            seeds=tuple(seeds),
+            seeds=seeds,
             cost_usd=result.cost_usd,
             cost_source=result.cost_source,
             provider_latency_ms=result.latency_ms,
             total_latency_ms=total_ms,
         )
+
+    def _observe(
+        self, requester: Requester, record: GenerationRecord, routed: RoutedResult
+    ) -> None:
+        """One log line per generation (structured in JSON logs) and the metrics."""
+        result = routed.result
+        fields = {
+            "generation_id": record.id,
+            "user_id": requester.user_id,
+            "guild_id": requester.guild_id,
+            "provider": result.provider,
+            "model": result.model_id,
+            "seeds": list(record.seeds),
+            "cost_usd": result.cost_usd,
+            "provider_ms": round(result.latency_ms, 1),
+            "total_ms": round(record.total_latency_ms or 0.0, 1),
+            "outcome": "succeeded",
+        }
         log.info(
-            "generation %s ok user=%s guild=%s provider=%s model=%s seeds=%s cost=%.4f "
-            "provider_ms=%.0f total_ms=%.0f",
-            record.id,
-            requester.user_id,
-            requester.guild_id,
-            result.provider,
-            result.model_id,
-            seeds,
-            result.cost_usd,
-            result.latency_ms,
-            total_ms,
+            "generation %(generation_id)s ok user=%(user_id)s guild=%(guild_id)s "
+            "provider=%(provider)s model=%(model)s seeds=%(seeds)s cost=%(cost_usd).4f "
+            "provider_ms=%(provider_ms).0f total_ms=%(total_ms).0f",
+            fields,
+            extra=fields,
         )
-        return Outcome(
-            finished, result, model, total_ms, routed.attempts, (*prepared.notes, *routed.notes)
+        metrics = self.metrics
+        if metrics is None:
+            return
+        metrics.generations.labels(result.provider, result.model_key, "succeeded").inc()
+        metrics.generation_seconds.labels(result.provider).observe(
+            (record.total_latency_ms or 0.0) / 1000
         )
+        metrics.provider_seconds.labels(result.provider).observe(result.latency_ms / 1000)
+        metrics.spend_usd.labels(result.provider).inc(result.cost_usd)
+        for attempt in routed.attempts:
+            if attempt.outcome == "cancelled" and attempt.cost_usd:
+                metrics.hedge_spend_usd.labels(attempt.provider).inc(attempt.cost_usd)
 
     async def generate(self, requester: Requester, options: GenerationOptions) -> Outcome:
         return await self.run(requester, self.prepare(options))

@@ -13,6 +13,8 @@ __all__ = ["RESULT_ACTIONS", "ResultActions", "ResultButton", "result_view"]
 
 
 class ResultActions(Protocol):
+    async def accepting(self, interaction: discord.Interaction[Any]) -> bool: ...
+
     async def on_result_button(
         self, interaction: discord.Interaction[Any], action: str, generation_id: int
     ) -> None: ...
@@ -56,6 +58,10 @@ class ResultButton(
         if match["action"] not in RESULT_ACTIONS:
             raise ValueError(f"unknown result action {match['action']!r}")
         return cls(match["action"], int(match["id"]))
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        actions: ResultActions = interaction.client.result_actions  # type: ignore[attr-defined]
+        return await actions.accepting(interaction)
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         actions: ResultActions = interaction.client.result_actions  # type: ignore[attr-defined]
