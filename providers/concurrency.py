@@ -21,6 +21,8 @@ async def gather_or_cancel(awaitables: Iterable[Awaitable[T]]) -> list[T]:
     try:
         return list(await asyncio.gather(*tasks))
     except BaseException:
+        # One failed: the siblings are still running. (When the caller cancelled us, gather has
+        # already cancelled them and waited for them, so they are done by now.)
         for task in tasks:
             task.cancel()
         # Let every sibling run its cleanup (a cancel request, a closed response) before raising.

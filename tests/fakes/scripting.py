@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 from PIL import Image
 
-__all__ = ["Recorded", "RecordingSleep", "Reply", "Script", "Stall", "jpeg_bytes"]
+__all__ = ["ParkingSleep", "Recorded", "RecordingSleep", "Reply", "Script", "Stall", "jpeg_bytes"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,3 +131,11 @@ class RecordingSleep:
     async def __call__(self, seconds: float) -> None:
         self.calls.append(seconds)
         await asyncio.sleep(0)  # still yield, as a real sleep would
+
+
+class ParkingSleep(RecordingSleep):
+    """Records, then waits until cancelled: a poll loop parks after its first poll."""
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+        await asyncio.Event().wait()
