@@ -67,7 +67,16 @@ SERVER_ERROR = 500001
 RUNNING = {"in_queue", "in_progress", "queued", "running", "pending", "starting"}
 FINISHED = {"completed", "succeeded", "success", "failed", "error"}
 CANCELLED = {"cancelled", "canceled"}
-SAFETY_WORDS = ("nsfw", "safety", "content policy", "moderat", "blocked", "filtered", "sensitive")
+SAFETY_WORDS = (
+    "nsfw",
+    "safety filter",
+    "safety system",
+    "content policy",
+    "moderat",
+    "blocked",
+    "filtered",
+    "sensitive",
+)
 
 
 class _Overdue(Exception):

@@ -19,7 +19,16 @@ from typing import Any
 from aiohttp import web
 from PIL import Image
 
-__all__ = ["ParkingSleep", "Recorded", "RecordingSleep", "Reply", "Script", "Stall", "jpeg_bytes"]
+__all__ = [
+    "ParkingSleep",
+    "Recorded",
+    "RecordingSleep",
+    "Reply",
+    "Script",
+    "Stall",
+    "jpeg_bytes",
+    "png_bytes",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +124,19 @@ class Script:
 
 def jpeg_bytes(seed: int, width: int = 16, height: int = 16) -> bytes:
     """A small but real JPEG whose colour depends on `seed` (so tests can tell images apart)."""
+    return _picture(seed, width, height, "JPEG")
+
+
+def png_bytes(seed: int, width: int = 16, height: int = 16) -> bytes:
+    """A small but real PNG whose colour depends on `seed`."""
+    return _picture(seed, width, height, "PNG")
+
+
+def _picture(seed: int, width: int, height: int, fmt: str) -> bytes:
     rng = random.Random(seed)
     colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
     buffer = io.BytesIO()
-    Image.new("RGB", (width, height), colour).save(buffer, "JPEG", quality=80)
+    Image.new("RGB", (width, height), colour).save(buffer, fmt)
     return buffer.getvalue()
 
 
