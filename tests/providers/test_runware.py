@@ -249,7 +249,10 @@ async def test_timeout_is_provider_unavailable(fake, http_client, sleep, model):
 async def test_a_stalled_attempt_is_retried_and_the_retry_succeeds(fake, http_client, sleep, model):
     fake.stall_next()
 
-    result = await make(fake, http_client, sleep, attempts=2, timeout=0.2).generate(req(), model)
+    # The timeout also bounds the retry, which must succeed: 0.5 s leaves room on a busy machine.
+    provider = make(fake, http_client, sleep, attempts=2, timeout=0.5)
+
+    result = await provider.generate(req(), model)
 
     assert len(result.images) == 1
     assert len(fake.tasks) == 2
