@@ -1,12 +1,23 @@
 """Runware's REST API (`POST {base}` with a JSON array of tasks), `imageInference` only.
 
-Wire facts: ../shared/providers.md. Each attempt gets a fresh taskUUID (it must be unique per task).
+Wire facts: ../shared/providers.md and Runware's model page (../shared/seeds/000_*.txt).
+
+- One task per call; `numberResults` = the request's count, each result with its own seed and,
+  with `includeCost`, its own cost (so the cost is the one Runware reports).
+- Every attempt gets a fresh taskUUID (it must be unique per task). Only the inference call is
+  retried; a failed image download is retried on its own, never by generating (and paying) again.
+- Safety: the model page lists two modes, "none" and "fast", so every level sends
+  `{"checkContent": true, "mode": "fast"}`. Runware flags rather than blocks [I]: the flag is
+  carried on each image (`flagged_nsfw`) for the bot's safety service to act on.
+- Errors come in two shapes (`{"errors": [...]}` and the legacy `{"error": true, ...}`), and an
+  error status may come with a body that is not JSON at all (a proxy's 503 page): the status
+  alone then decides.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import binascii
 import uuid
 from typing import Any
 
@@ -17,9 +28,9 @@ from providers.base import (
     GeneratedImage,
     GenerationRequest,
     ImageProvider,
-    SafetyLevel,
 )
 from providers.catalog import ModelOffer, ModelSpec
+from providers.concurrency import gather_or_cancel
 from providers.errors import (
     AuthenticationFailed,
     BadResponse,
@@ -35,19 +46,17 @@ from providers.errors import (
 from providers.http import fetch_image, json_body, parse_retry_after, send
 from providers.retry import RetryPolicy
 
-__all__ = ["DEFAULT_BASE_URL", "RunwareProvider"]
+__all__ = ["DEFAULT_BASE_URL", "KEY_ENV_VAR", "RunwareProvider"]
 
 DEFAULT_BASE_URL = "https://api.runware.ai/v1"
 KEY_ENV_VAR = "RUNWARE_API_KEY"
-TRANSIENT_CODES = {"timeoutProvider", "providerRateLimitExceeded", "serverError", "timeout"}
+TRANSIENT_CODES = {"timeoutProvider", "serverError", "timeout", "providerError"}
+RATE_LIMIT_CODES = {"providerRateLimitExceeded", "rateLimitExceeded"}
+CREDIT_CODES = {"insufficientCredits", "insufficientBalance", "insufficientFunds"}
+# [I] Only `invalidProviderContent` has been seen in the wild; the others are tolerated guesses.
 BLOCKED_CODES = {"invalidProviderContent", "contentModerated", "unsafeContent"}
 MODEL_CODES = {"invalidModel", "modelNotFound", "unknownModel", "unsupportedModel"}
-
-SAFETY_MODES = {
-    SafetyLevel.STRICT: {"checkContent": True, "mode": "full"},
-    SafetyLevel.STANDARD: {"checkContent": True, "mode": "fast"},
-    SafetyLevel.RELAXED: {"checkContent": True, "mode": "fast"},
-}
+SAFETY = {"checkContent": True, "mode": "fast"}
 
 
 class RunwareProvider(ImageProvider):
@@ -59,7 +68,9 @@ class RunwareProvider(ImageProvider):
         max_images_per_call=4,
         negative_prompt=True,
         reports_cost=True,
+        cancel=False,
         safety_knobs=("safety",),
+        max_concurrency=None,  # no hard rate limits: requests queue at Runware
     )
 
     def __init__(
@@ -75,7 +86,7 @@ class RunwareProvider(ImageProvider):
         self._key = api_key
         self._url = base_url.rstrip("/")
         self._retry = retry or RetryPolicy()
-        self._timeout = httpx.Timeout(timeout, connect=10.0)
+        self._timeout = httpx.Timeout(timeout, connect=min(10.0, timeout))
 
     def unsupported_reason(self, request: GenerationRequest, model: ModelSpec) -> str | None:
         if request.seed == 0:
@@ -85,10 +96,13 @@ class RunwareProvider(ImageProvider):
     async def _generate(
         self, request: GenerationRequest, model: ModelSpec, offer: ModelOffer
     ) -> list[GeneratedImage]:
-        return await self._retry.run(lambda: self._attempt(request, model, offer))
-
-    def task_for(self, request: GenerationRequest, model: ModelSpec, offer: ModelOffer) -> dict:
         width, height = model.size_for(request.aspect)
+        items = await self._retry.run(lambda: self._infer(request, offer, width, height))
+        return await gather_or_cancel(self._image(item, width, height) for item in items)
+
+    def task_for(
+        self, request: GenerationRequest, offer: ModelOffer, width: int, height: int
+    ) -> dict[str, Any]:
         task: dict[str, Any] = {
             "taskType": "imageInference",
             "taskUUID": str(uuid.uuid4()),
@@ -100,7 +114,7 @@ class RunwareProvider(ImageProvider):
             "outputType": "URL",
             "outputFormat": "JPG",
             "includeCost": True,
-            "safety": SAFETY_MODES[request.safety.level],
+            "safety": dict(SAFETY),
         }
         if request.negative_prompt:
             task["negativePrompt"] = request.negative_prompt
@@ -108,10 +122,11 @@ class RunwareProvider(ImageProvider):
             task["seed"] = request.seed
         return task
 
-    async def _attempt(
-        self, request: GenerationRequest, model: ModelSpec, offer: ModelOffer
-    ) -> list[GeneratedImage]:
-        task = self.task_for(request, model, offer)
+    async def _infer(
+        self, request: GenerationRequest, offer: ModelOffer, width: int, height: int
+    ) -> list[dict[str, Any]]:
+        """One attempt: send the task, return this task's result items."""
+        task = self.task_for(request, offer, width, height)
         response = await send(
             self._client,
             "POST",
@@ -121,12 +136,17 @@ class RunwareProvider(ImageProvider):
             json=[task],
             headers={"Authorization": f"Bearer {self._key}"},
         )
-        body = json_body(response, provider=self.name) if response.content else None
-        if response.status_code >= 400 or _errors_of(body):
+        if response.status_code >= 400:
+            raise self._error(response, _lenient_json(response), offer)
+        body = json_body(response, provider=self.name)
+        if not isinstance(body, dict):
+            raise BadResponse("answered with JSON that is not an object", provider=self.name)
+        if _errors_of(body):
             raise self._error(response, body, offer)
+        data = body.get("data")
         items = [
             item
-            for item in (body or {}).get("data", [])
+            for item in (data if isinstance(data, list) else [])
             if isinstance(item, dict)
             and item.get("taskUUID", task["taskUUID"]) == task["taskUUID"]
             and item.get("taskType", "imageInference") == "imageInference"
@@ -135,18 +155,19 @@ class RunwareProvider(ImageProvider):
             raise BadResponse(
                 "answered without any image", provider=self.name, status=response.status_code
             )
-        return list(await asyncio.gather(*(self._image(item, model, request) for item in items)))
+        return items
 
-    async def _image(
-        self, item: dict, model: ModelSpec, request: GenerationRequest
-    ) -> GeneratedImage:
-        width, height = model.size_for(request.aspect)
+    async def _image(self, item: dict[str, Any], width: int, height: int) -> GeneratedImage:
         url = item.get("imageURL")
         if item.get("imageBase64Data"):
-            data, mime = base64.b64decode(item["imageBase64Data"]), "image/jpeg"
+            data, mime = _b64(item["imageBase64Data"], self.name), "image/jpeg"
+        elif isinstance(item.get("imageDataURI"), str) and "," in item["imageDataURI"]:
+            header, _, payload = item["imageDataURI"].partition(",")
+            mime = header.removeprefix("data:").split(";")[0] or "image/jpeg"
+            data = _b64(payload, self.name)
         elif isinstance(url, str) and url:
-            data, mime = await fetch_image(
-                self._client, url, provider=self.name, timeout=self._timeout
+            data, mime = await self._retry.run(
+                lambda: fetch_image(self._client, url, provider=self.name, timeout=self._timeout)
             )
         else:
             raise BadResponse("an image came back with neither URL nor data", provider=self.name)
@@ -155,10 +176,10 @@ class RunwareProvider(ImageProvider):
         return GeneratedImage(
             data=data,
             mime_type=mime,
-            url=url,
+            url=url if isinstance(url, str) else None,
             width=width,
             height=height,
-            seed=int(seed) if isinstance(seed, int | float) else None,
+            seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
             cost_usd=float(cost) if isinstance(cost, int | float) else None,
             flagged_nsfw=bool(item.get("NSFWContent", False)),
         )
@@ -168,37 +189,55 @@ class RunwareProvider(ImageProvider):
         errors = _errors_of(body)
         first = errors[0] if errors else {}
         code = str(first.get("code", ""))
-        message = redact(
-            str(first.get("message") or first.get("errorMessage") or f"HTTP {status}"), self._key
-        )
+        text = str(first.get("message") or f"HTTP {status}")
+        message = redact(text, self._key)
         kw: dict[str, Any] = {"provider": self.name, "status": status}
         if status == 401 or code == "invalidApiKey":
             return AuthenticationFailed(
-                f"the API key was rejected ({message})", env_var=KEY_ENV_VAR, **kw
+                f"the key in {KEY_ENV_VAR} was rejected ({message})", env_var=KEY_ENV_VAR, **kw
             )
-        if status == 402 or code in {"insufficientCredits", "insufficientBalance"}:
-            return InsufficientCredits(message, **kw)
-        if status == 429:
+        if status == 402 or code in CREDIT_CODES:
+            return InsufficientCredits(f"the Runware account is out of balance ({message})", **kw)
+        if status == 429 or code in RATE_LIMIT_CODES:
             return RateLimited(
                 message,
                 provider=self.name,
                 status=status,
                 retry_after=parse_retry_after(response.headers.get("retry-after")),
             )
-        if status >= 500 or code in TRANSIENT_CODES:
-            return ProviderUnavailable(message, **kw)
         if code in BLOCKED_CODES:
             return ContentBlocked(message, reason=code, **kw)
         if code in MODEL_CODES or (first.get("parameter") == "model" and status in (400, 404)):
-            return ModelUnavailable(message, model=offer.model_id, **kw)
+            return ModelUnavailable(
+                f"{offer.model_id} is not available ({message})", model=offer.model_id, **kw
+            )
         if status == 403:
             return AuthenticationFailed(
-                f"the API key is not allowed to do this ({message})", env_var=KEY_ENV_VAR, **kw
+                f"the key in {KEY_ENV_VAR} is not allowed to do this ({message})",
+                env_var=KEY_ENV_VAR,
+                **kw,
             )
+        if status >= 500 or code in TRANSIENT_CODES:
+            return ProviderUnavailable(message, **kw)
         return InvalidRequest(message, **kw)
 
 
-def _errors_of(body: Any) -> list[dict]:
+def _lenient_json(response: httpx.Response) -> Any:
+    """An error answer's body when it is JSON, else None (the status decides)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _b64(payload: Any, provider: str) -> bytes:
+    try:
+        return base64.b64decode(str(payload), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BadResponse("an image came back with invalid base64", provider=provider) from exc
+
+
+def _errors_of(body: Any) -> list[dict[str, Any]]:
     """Runware's error list, in either of its documented shapes."""
     if not isinstance(body, dict):
         return []
