@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -15,14 +16,23 @@ from bot.metrics import Metrics
 from bot.services.generation import GenerationService
 from bot.settings import KNOWN_PROVIDERS, Settings
 from bot.storage import Store, open_store
+from providers.aimlapi import AimlApiProvider
 from providers.base import ImageProvider
 from providers.catalog import Catalog
 from providers.local import LocalProvider
 from providers.retry import RetryPolicy
 from providers.router import HedgePolicy, Router
+from providers.runcomfy import RunComfyProvider
 from providers.runware import RunwareProvider
 
 __all__ = ["App", "ConfigurationError", "build_providers", "open_app"]
+
+
+PROVIDER_CLASSES: dict[str, type[Any]] = {
+    "runware": RunwareProvider,
+    "runcomfy": RunComfyProvider,
+    "aimlapi": AimlApiProvider,
+}
 
 
 class ConfigurationError(RuntimeError):
@@ -55,26 +65,21 @@ def build_providers(
     built: list[ImageProvider] = []
     for name in names:
         if name not in KNOWN_PROVIDERS:
-            raise ConfigurationError(
-                f"unknown provider {name!r} (known: {', '.join(KNOWN_PROVIDERS)})"
-            )
-        env_var = KNOWN_PROVIDERS[name]
-        key = settings.provider_key(name)
-        if env_var and not key:
-            raise ConfigurationError(f"the {name} provider needs {env_var} to be set")
+            known = ", ".join(KNOWN_PROVIDERS)
+            raise ConfigurationError(f"unknown provider {name!r} (known: {known})")
         if name == "local":
             built.append(LocalProvider(latency_ms=settings.local_latency_ms))
-        elif name == "runware":
-            assert key is not None
-            built.append(
-                RunwareProvider(
-                    http,
-                    key,
-                    base_url=settings.runware_base_url,
-                    retry=retry,
-                    timeout=settings.provider_timeout_seconds,
-                )
-            )
+            continue
+        key = settings.provider_key(name)
+        if not key:
+            raise ConfigurationError(f"the {name} provider needs {KNOWN_PROVIDERS[name]} to be set")
+        common = {
+            "base_url": getattr(settings, f"{name}_base_url"),
+            "retry": retry,
+            "timeout": settings.provider_timeout_seconds,
+        }
+        extra = {"enhance_prompt": settings.aimlapi_enhance_prompt} if name == "aimlapi" else {}
+        built.append(PROVIDER_CLASSES[name](http, key, **common, **extra))
     return built
 
 

@@ -15,9 +15,15 @@ from providers.local import LocalProvider
 
 __all__ = ["KNOWN_PROVIDERS", "Settings"]
 
-# Provider name → the setting holding its key (None: needs no key).
+# Provider name → the environment variable holding its key (None: needs no key), in the
+# default order of preference when CANVASBOT_PROVIDERS is unset.
 KNOWN_PROVIDERS: dict[str, str | None] = {
     "runware": "RUNWARE_API_KEY",
+    "fal": "FAL_KEY",
+    "aimlapi": "AIMLAPI_API_KEY",
+    "runcomfy": "RUNCOMFY_API_KEY",
+    "gemini": "GEMINI_API_KEY",
+    "replicate": "REPLICATE_API_TOKEN",
     "local": None,
 }
 
@@ -63,9 +69,21 @@ class Settings(BaseSettings):
     metrics_port: int | None = _env("CANVASBOT_METRICS_PORT", None, ge=1, le=65535)
     shutdown_grace_seconds: float = _env("CANVASBOT_SHUTDOWN_GRACE_SECONDS", 20.0, ge=0)
 
-    # Providers
+    # Providers: a key and an endpoint each (endpoints change only for proxies and tests)
     runware_api_key: SecretStr | None = _env("RUNWARE_API_KEY")
     runware_base_url: str = _env("RUNWARE_BASE_URL", "https://api.runware.ai/v1")
+    runcomfy_api_key: SecretStr | None = _env("RUNCOMFY_API_KEY")
+    runcomfy_base_url: str = _env("RUNCOMFY_BASE_URL", "https://model-api.runcomfy.net")
+    aimlapi_api_key: SecretStr | None = _env("AIMLAPI_API_KEY")
+    aimlapi_base_url: str = _env("AIMLAPI_BASE_URL", "https://api.aimlapi.com")
+    # AI/ML API can rewrite prompts with an LLM; off so users get what they typed.
+    aimlapi_enhance_prompt: bool = _env("AIMLAPI_ENHANCE_PROMPT", False)
+    gemini_api_key: SecretStr | None = _env("GEMINI_API_KEY")
+    gemini_base_url: str = _env("GEMINI_BASE_URL", "https://generativelanguage.googleapis.com")
+    fal_api_key: SecretStr | None = _env("FAL_KEY")
+    fal_base_url: str = _env("FAL_BASE_URL", "https://queue.fal.run")
+    replicate_api_key: SecretStr | None = _env("REPLICATE_API_TOKEN")
+    replicate_base_url: str = _env("REPLICATE_BASE_URL", "https://api.replicate.com")
 
     @field_validator(
         "dev_guild_id", "models_file", "providers", "hedge_after_ms", "metrics_port", mode="before"
