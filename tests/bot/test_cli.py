@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -9,6 +10,8 @@ import sys
 from pathlib import Path
 
 from PIL import Image
+
+from tests.fakes.runware_fake import RunwareFake
 
 
 def canvasbot(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -74,3 +77,45 @@ def test_doctor_reports_providers_and_database(tmp_path: Path) -> None:
     assert "active providers, in order: runware" in done.stdout
     assert "database: sqlite opens" in done.stdout
     assert "sk-test-not-a-real-key" not in done.stdout + done.stderr
+
+
+async def run_async(tmp_path: Path, *args: str, **env: str) -> tuple[int, str, str]:
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("CANVASBOT_", "RUNWARE_", "DISCORD_"))}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", *args, cwd=tmp_path, env={**clean, **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_generate_through_runware_reports_its_cost_and_seeds(tmp_path: Path) -> None:
+    async with RunwareFake() as runware:
+        code, out, err = await run_async(
+            tmp_path, "generate", "a tram depot in the rain", "--provider", "runware",
+            "--count", "2", "--aspect", "16:9", "--out", "out", "--json",
+            RUNWARE_API_KEY=runware.api_key, RUNWARE_BASE_URL=runware.url,
+        )
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["provider"] == "runware"
+    assert summary["model"] == "google:2@3"
+    assert summary["cost_usd"] == 0.04
+    assert all(image["url"].startswith("http://127.0.0.1") for image in summary["images"])
+    assert all(isinstance(image["seed"], int) for image in summary["images"])
+    assert runware.tasks[0]["width"] == 1408
+
+
+async def test_a_rejected_key_is_one_clear_line_naming_the_variable(tmp_path: Path) -> None:
+    async with RunwareFake() as runware:
+        code, out, err = await run_async(
+            tmp_path, "generate", "a tram depot", "--out", "out",
+            RUNWARE_API_KEY="rw-wrong-key-0000", RUNWARE_BASE_URL=runware.url,
+        )
+    assert code != 0
+    assert "key was rejected" in err
+    assert "RUNWARE_API_KEY" in err
+    assert err.strip().count("\n") == 0
+    assert "rw-wrong-key-0000" not in out + err
