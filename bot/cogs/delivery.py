@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 NO_MENTIONS = discord.AllowedMentions.none()
 CONTENT_LIMIT = 2000
 HOURGLASS = "\N{HOURGLASS WITH FLOWING SAND}"
-TOKEN_MARGIN_S = 30.0  # leave time for the upload itself before the token dies
+TOKEN_MARGIN_S = 30.0  # leave time for the upload itself before the token dies (at most 10%)
 RESTARTING = "Canvasbot is restarting. Please try again in a minute; nothing was charged."
 UNEXPECTED = "Something went wrong on our side. Nothing was charged; please try again in a moment."
 
@@ -60,7 +60,10 @@ async def acknowledge(interaction: discord.Interaction[Any], *, ephemeral: bool)
     """Defer at once (the 3-second clock is running); remember how and when."""
     interaction.extras["ephemeral"] = ephemeral
     interaction.extras["acknowledged_at"] = time.monotonic()
-    await interaction.response.defer(thinking=True, ephemeral=ephemeral)
+    response = await interaction.response.defer(thinking=True, ephemeral=ephemeral)
+    # The loading message's id: recorded before the result shows, so the result can be found
+    # by its message (context menus, links) the moment anyone sees it.
+    interaction.extras["message_id"] = response.message_id if response else None
 
 
 async def send_error(interaction: discord.Interaction[Any], message: str) -> None:
@@ -141,7 +144,10 @@ class Delivery:
         content = truncate(" ".join(outcome.notes), CONTENT_LIMIT) if outcome.notes else None
         view = result_view(outcome.record.id)
         message: discord.Message | None = None
+        loading_id = interaction.extras.get("message_id")
         if self._token_alive(interaction):
+            if loading_id:
+                await self.service.record_message(outcome.record.id, loading_id)
             try:
                 message = await interaction.edit_original_response(
                     content=content,
@@ -157,12 +163,14 @@ class Delivery:
                     file.reset()
         if message is None:
             message = await self._send_to_channel(interaction, content, embeds, files, view)
-        await self.service.record_message(outcome.record.id, message.id)
+        if message.id != loading_id:
+            await self.service.record_message(outcome.record.id, message.id)
         return outcome
 
     def _token_alive(self, interaction: discord.Interaction[Any]) -> bool:
         acknowledged = interaction.extras.get("acknowledged_at", time.monotonic())
-        return time.monotonic() - acknowledged < self.token_window_s - TOKEN_MARGIN_S
+        margin = min(TOKEN_MARGIN_S, self.token_window_s / 10)
+        return time.monotonic() - acknowledged < self.token_window_s - margin
 
     async def _send_to_channel(
         self,

@@ -35,6 +35,7 @@ class ReseedModal(_OneFieldModal):
             on_submit=on_submit,
             field=discord.ui.TextInput(
                 label=f"Seed (0–{MAX_SEED})",
+                custom_id="seed",
                 default=None if seed is None else str(seed),
                 min_length=1,
                 max_length=10,
@@ -51,6 +52,7 @@ class EditPromptModal(_OneFieldModal):
             on_submit=on_submit,
             field=discord.ui.TextInput(
                 label="Prompt",
+                custom_id="prompt",
                 style=discord.TextStyle.paragraph,
                 default=prompt[:4000],
                 min_length=2,
