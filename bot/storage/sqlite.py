@@ -81,11 +81,12 @@ class SQLiteStore(Store):
         try:
             self._db = await aiosqlite.connect(self.path, isolation_level=None)
             self._db.row_factory = aiosqlite.Row
+            # Several processes may share the file: wait for a lock rather than fail at once.
+            # First, so that even switching to WAL (which needs the lock) waits its turn.
+            await self._db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
             await self._db.execute("PRAGMA journal_mode=WAL")
             await self._db.execute("PRAGMA synchronous=NORMAL")
             await self._db.execute("PRAGMA foreign_keys=ON")
-            # Several processes may share the file: wait for a lock rather than fail at once.
-            await self._db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
             await self._migrate()
         except (aiosqlite.Error, OSError) as exc:
             await self.close()
