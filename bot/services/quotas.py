@@ -25,13 +25,14 @@ user across the whole bot. This module never imports discord.
 from __future__ import annotations
 
 import asyncio
+import csv
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TextIO
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -52,6 +53,7 @@ from bot.storage.models import (
 
 __all__ = [
     "ENV_NAMES",
+    "USAGE_CSV_COLUMNS",
     "Allowance",
     "Hold",
     "QuotaExceeded",
@@ -60,6 +62,7 @@ __all__ = [
     "QuotaUsage",
     "discord_timestamp",
     "effective_limits",
+    "write_usage_csv",
 ]
 
 log = logging.getLogger(__name__)
@@ -457,6 +460,31 @@ def _check_values(values: Mapping[str, Any]) -> None:
     for name, value in values.items():
         if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
             raise ValueError(f"{name} must not be negative")
+
+
+USAGE_CSV_COLUMNS = tuple(f.name for f in dataclasses.fields(UsageRow))
+
+
+def write_usage_csv(rows: Iterable[UsageRow], out: TextIO) -> int:
+    """Write the ledger rows as CSV (a header, then one line per row); how many rows.
+
+    Times are ISO 8601 in UTC, money is US dollars, an empty cell is no value.
+    """
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(USAGE_CSV_COLUMNS)
+    count = 0
+    for row in rows:
+        writer.writerow([_csv_cell(getattr(row, column)) for column in USAGE_CSV_COLUMNS])
+        count += 1
+    return count
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return value
 
 
 class Hold:

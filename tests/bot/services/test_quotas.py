@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import csv
+import io
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -13,11 +15,13 @@ from pydantic import ValidationError
 
 from bot.services.quotas import (
     ENV_NAMES,
+    USAGE_CSV_COLUMNS,
     QuotaExceeded,
     QuotaLimits,
     QuotaService,
     discord_timestamp,
     effective_limits,
+    write_usage_csv,
 )
 from bot.storage import Store
 from bot.storage.ledger import next_day_start, next_month_start
@@ -374,6 +378,30 @@ async def test_role_overrides(quotas: QuotaService) -> None:
         await quotas.set_role_override(GUILD, RoleQuota(VIP, max_concurrent=-1), updated_by=9)
     assert await quotas.remove_role_override(GUILD, VIP)
     assert await quotas.role_overrides(GUILD) == []
+
+
+async def test_export_writes_csv(quotas: QuotaService) -> None:
+    done = await quotas.reserve(1, GUILD, [], 2, 0.02)
+    await quotas.commit(done.id, 0.015)
+    await quotas.reserve(2, None, [], 1, 0.01)
+    out = io.StringIO()
+    assert write_usage_csv(await quotas.export(NOW.date()), out) == 2
+    header, first, second = list(csv.reader(io.StringIO(out.getvalue())))
+    assert tuple(header) == USAGE_CSV_COLUMNS
+    row = dict(zip(header, first, strict=True))
+    assert (row["reservation_id"], row["created_at"], row["day"]) == (
+        str(done.id),
+        "2030-01-15T12:00:00+00:00",
+        "2030-01-15",
+    )
+    assert (row["status"], row["images"], row["est_usd"], row["actual_usd"]) == (
+        "committed",
+        "2",
+        "0.02",
+        "0.015",
+    )
+    assert (row["provider"], row["release_reason"]) == ("", "")
+    assert dict(zip(header, second, strict=True))["guild_id"] == ""
 
 
 async def test_reset_user_day(quotas: QuotaService) -> None:
