@@ -8,9 +8,25 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from datetime import date, datetime, timedelta
 from types import TracebackType
 
-from bot.storage.models import GenerationRecord, GenerationStatus, NewGeneration
+from bot.storage.ledger import DEFAULT_RESERVATION_TTL
+from bot.storage.models import (
+    EffectiveLimits,
+    GenerationRecord,
+    GenerationStatus,
+    GuildStats,
+    NewGeneration,
+    QuotaOverrides,
+    QuotaRefusal,
+    QuotaReset,
+    Reservation,
+    ReservationRequest,
+    RoleQuota,
+    UsageRow,
+    UsageSnapshot,
+)
 
 __all__ = ["Store", "StoreError"]
 
@@ -72,6 +88,92 @@ class Store(ABC):
 
     @abstractmethod
     async def generation_by_message(self, message_id: int) -> GenerationRecord | None: ...
+
+    # --- the quota ledger (rules in bot/storage/ledger.py) ------------------------------------
+
+    @abstractmethod
+    async def reserve(
+        self,
+        request: ReservationRequest,
+        limits: EffectiveLimits,
+        *,
+        now: datetime,
+        ttl: timedelta = DEFAULT_RESERVATION_TTL,
+    ) -> Reservation | QuotaRefusal:
+        """Check every limit and insert the reservation, atomically across processes.
+
+        Either the request fits every limit (counting committed rows and every open reservation,
+        including those other processes hold) and the new `reserved` row is returned, or nothing
+        is written and the first refusing limit is returned.
+        """
+
+    @abstractmethod
+    async def commit_reservation(
+        self,
+        reservation_id: int,
+        actual_usd: float,
+        *,
+        actual_images: int | None = None,
+        now: datetime,
+    ) -> bool:
+        """Charge the actual cost. True when this call charged it; False when it was already
+        committed (never charged twice) or released by its owner. An expired reservation can still
+        be committed: the provider was paid, so the spend is recorded, not lost."""
+
+    @abstractmethod
+    async def release_reservation(self, reservation_id: int, reason: str, *, now: datetime) -> bool:
+        """Give an open reservation back. True when this call released it; False when it was
+        already committed, released or expired (so a release is counted once)."""
+
+    @abstractmethod
+    async def release_expired(self, now: datetime) -> int:
+        """Mark open reservations past their `expires_at` as expired; how many were."""
+
+    @abstractmethod
+    async def get_reservation(self, reservation_id: int) -> Reservation | None: ...
+
+    @abstractmethod
+    async def usage_for(self, user_id: int, guild_id: int | None, now: datetime) -> UsageSnapshot:
+        """The figures `reserve` checks, as of `now` (what /quota shows)."""
+
+    @abstractmethod
+    async def guild_stats(self, guild_id: int, since: date, *, top: int = 10) -> GuildStats:
+        """Committed images and dollars per UTC day, top users, and per provider, since a day."""
+
+    @abstractmethod
+    async def export_usage(self, since: date, guild_id: int | None = None) -> list[UsageRow]:
+        """Every ledger row charged to a UTC day on or after `since`, oldest first."""
+
+    @abstractmethod
+    async def get_guild_quota(self, guild_id: int) -> QuotaOverrides:
+        """The server's overrides (all None when it has none)."""
+
+    @abstractmethod
+    async def set_guild_quota(
+        self, guild_id: int, overrides: QuotaOverrides, *, updated_by: int | None, now: datetime
+    ) -> None:
+        """Replace the server's overrides (None fields inherit the bot's defaults)."""
+
+    @abstractmethod
+    async def role_quotas(self, guild_id: int) -> list[RoleQuota]: ...
+
+    @abstractmethod
+    async def set_role_quota(
+        self, guild_id: int, quota: RoleQuota, *, updated_by: int | None, now: datetime
+    ) -> None: ...
+
+    @abstractmethod
+    async def remove_role_quota(self, guild_id: int, role_id: int) -> bool: ...
+
+    @abstractmethod
+    async def reset_user_day(
+        self, guild_id: int | None, user_id: int, *, reset_by: int | None, now: datetime
+    ) -> QuotaReset:
+        """Forgive the user's charges today in this server, for the user's own daily limits only.
+
+        Rows are kept (the server and global budgets still count them) and point at a new
+        `quota_resets` row recording who reset what, when, and how much was forgiven.
+        """
 
     async def __aenter__(self) -> Store:
         await self.connect()

@@ -3,10 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
-__all__ = ["GenerationRecord", "GenerationStatus", "NewGeneration"]
+__all__ = [
+    "MICROS_PER_USD",
+    "DayTotal",
+    "EffectiveLimits",
+    "GenerationRecord",
+    "GenerationStatus",
+    "GuildStats",
+    "LimitName",
+    "NewGeneration",
+    "ProviderTotal",
+    "QuotaOverrides",
+    "QuotaRefusal",
+    "QuotaReset",
+    "Reservation",
+    "ReservationRequest",
+    "ReservationStatus",
+    "RoleQuota",
+    "UsageRow",
+    "UsageSnapshot",
+    "UserTotal",
+    "micros_to_usd",
+    "usd_to_micros",
+]
 
 
 class GenerationStatus(StrEnum):
@@ -64,3 +86,219 @@ class GenerationRecord:
     total_latency_ms: float | None = None
     finished_at: datetime | None = None
     message_id: int | None = None
+
+
+# --- The quota ledger -------------------------------------------------------------------------
+#
+# Money is carried as float US dollars at this boundary (like the catalog's prices) and stored as
+# integer micro-dollars, so sums and comparisons against a limit are exact in both engines.
+
+MICROS_PER_USD = 1_000_000
+
+
+def usd_to_micros(usd: float) -> int:
+    return round(usd * MICROS_PER_USD)
+
+
+def micros_to_usd(micros: int) -> float:
+    return micros / MICROS_PER_USD
+
+
+class ReservationStatus(StrEnum):
+    RESERVED = "reserved"  # held against every limit until committed, released or expired
+    COMMITTED = "committed"  # charged at the actual cost
+    RELEASED = "released"  # given back by its owner (failed, blocked, cancelled)
+    EXPIRED = "expired"  # given back because its owner never settled it (a crash)
+
+
+class LimitName(StrEnum):
+    """Every limit a reservation is checked against, in the order they are checked."""
+
+    CONCURRENT = "concurrent"  # the user's generations in flight, across the whole bot
+    COOLDOWN = "cooldown"  # seconds since the user's last request, across the whole bot
+    USER_DAILY_IMAGES = "user_daily_images"  # the user's images today, in this server
+    USER_DAILY_USD = "user_daily_usd"  # the user's dollars today, in this server
+    GUILD_MONTHLY_USD = "guild_monthly_usd"  # the server's dollars this month
+    GLOBAL_DAILY_USD = "global_daily_usd"  # the whole bot's dollars today
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveLimits:
+    """The limits one request is checked against; None means no limit of that kind."""
+
+    user_daily_images: int | None
+    user_daily_usd: float | None
+    cooldown_seconds: float | None
+    max_concurrent: int | None
+    guild_monthly_usd: float | None
+    global_daily_usd: float | None
+    exempt: bool = False  # informational: the user limits were lifted by an exempt role
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationRequest:
+    user_id: int
+    guild_id: int | None  # None in DMs: no server budget applies
+    images: int
+    est_usd: float
+    generation_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    id: int
+    user_id: int
+    guild_id: int | None
+    generation_id: int | None
+    images: int  # reserved
+    est_usd: float
+    status: ReservationStatus
+    created_at: datetime
+    expires_at: datetime
+    day: date  # UTC day the reservation is charged to
+    month: date  # first day of its UTC month
+    actual_images: int | None = None
+    actual_usd: float | None = None
+    settled_at: datetime | None = None
+    release_reason: str | None = None
+    reset_id: int | None = None  # set when an admin reset the user's day over this row
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaRefusal:
+    """Why a reservation did not fit: the limit, what is used, and when it resets."""
+
+    limit: LimitName
+    used: float  # images, dollars, requests in flight or seconds since the last request
+    allowed: float  # the limit's value
+    requested: float  # what this request asked for (images, dollars, 1, or 0 for the cooldown)
+    resets_at: datetime | None  # None: frees up when a generation in flight finishes
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSnapshot:
+    """Committed plus open (unexpired) reservations, as seen at one instant."""
+
+    now: datetime
+    user_images_today: int  # in this server, since the last reset of the user's day
+    user_usd_micros_today: int
+    user_images_month: int  # in this server
+    user_usd_micros_month: int
+    user_in_flight: int  # across the whole bot
+    user_last_request_at: datetime | None  # across the whole bot
+    guild_usd_micros_month: int  # 0 in DMs
+    global_usd_micros_today: int
+
+    @property
+    def user_usd_today(self) -> float:
+        return micros_to_usd(self.user_usd_micros_today)
+
+    @property
+    def user_usd_month(self) -> float:
+        return micros_to_usd(self.user_usd_micros_month)
+
+    @property
+    def guild_usd_month(self) -> float:
+        return micros_to_usd(self.guild_usd_micros_month)
+
+    @property
+    def global_usd_today(self) -> float:
+        return micros_to_usd(self.global_usd_micros_today)
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaOverrides:
+    """A server's own values; None inherits the bot's default."""
+
+    user_daily_images: int | None = None
+    user_daily_usd: float | None = None
+    cooldown_seconds: float | None = None
+    max_concurrent: int | None = None
+    guild_monthly_usd: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoleQuota:
+    """A role's values in one server; None leaves that limit to the server's value."""
+
+    role_id: int
+    exempt: bool = False  # no user limits at all (the server and bot budgets still apply)
+    user_daily_images: int | None = None
+    user_daily_usd: float | None = None
+    cooldown_seconds: float | None = None
+    max_concurrent: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaReset:
+    """An admin's reset of a user's day in one server (the audit trail)."""
+
+    id: int
+    guild_id: int | None
+    user_id: int
+    day: date
+    reset_by: int | None
+    created_at: datetime
+    images: int  # what was forgiven: committed at actual, open at the estimate
+    usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class DayTotal:
+    day: date
+    images: int
+    usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class UserTotal:
+    user_id: int
+    images: int
+    usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderTotal:
+    provider: str  # "unknown" for charges not linked to a generation
+    images: int
+    usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class GuildStats:
+    """Committed charges in one server since a UTC day (what /stats shows)."""
+
+    guild_id: int
+    since: date
+    days: tuple[DayTotal, ...]
+    top_users: tuple[UserTotal, ...]
+    providers: tuple[ProviderTotal, ...]
+
+    @property
+    def images(self) -> int:
+        return sum(d.images for d in self.days)
+
+    @property
+    def usd(self) -> float:
+        return sum(d.usd for d in self.days)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """One ledger row as exported (`canvasbot usage --csv`)."""
+
+    reservation_id: int
+    created_at: datetime
+    day: date
+    guild_id: int | None
+    user_id: int
+    generation_id: int | None
+    provider: str | None
+    model: str | None
+    status: ReservationStatus
+    images: int
+    est_usd: float
+    actual_images: int | None
+    actual_usd: float | None
+    release_reason: str | None
+    reset_id: int | None

@@ -1,19 +1,50 @@
-"""SQLite store (aiosqlite): the embedded default. WAL mode, so readers never block the writer."""
+"""SQLite store (aiosqlite): the embedded default. WAL mode, so readers never block the writer.
+
+Several processes may share the file. Every ledger transaction starts with BEGIN IMMEDIATE, which
+takes SQLite's single write lock before anything is read: writers are serialised across processes
+(waiting up to busy_timeout), so a reservation's check and insert see no one else's writes in
+between. One aiosqlite connection is shared by the process's coroutines, and a transaction left
+open across an `await` would swallow their statements, so every use of the connection goes
+through `_lock` (it guards the connection, not the quota: the quota is guarded by SQLite's lock).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
 from bot.storage.base import Store, StoreError
+from bot.storage.ledger import DEFAULT_RESERVATION_TTL, as_utc, day_of, first_refusal, month_of
 from bot.storage.migrations import load_migrations
-from bot.storage.models import GenerationRecord, GenerationStatus, NewGeneration
+from bot.storage.models import (
+    DayTotal,
+    EffectiveLimits,
+    GenerationRecord,
+    GenerationStatus,
+    GuildStats,
+    NewGeneration,
+    ProviderTotal,
+    QuotaOverrides,
+    QuotaRefusal,
+    QuotaReset,
+    Reservation,
+    ReservationRequest,
+    ReservationStatus,
+    RoleQuota,
+    UsageRow,
+    UsageSnapshot,
+    UserTotal,
+    micros_to_usd,
+    usd_to_micros,
+)
 
 __all__ = ["SQLiteStore", "sqlite_path_from_url"]
 
@@ -32,9 +63,11 @@ def _dt(value: float | None) -> datetime | None:
 class SQLiteStore(Store):
     engine = "sqlite"
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 10_000) -> None:
         self.path = str(path)
+        self.busy_timeout_ms = busy_timeout_ms
         self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -48,11 +81,12 @@ class SQLiteStore(Store):
         try:
             self._db = await aiosqlite.connect(self.path, isolation_level=None)
             self._db.row_factory = aiosqlite.Row
+            # Several processes may share the file: wait for a lock rather than fail at once.
+            # First, so that even switching to WAL (which needs the lock) waits its turn.
+            await self._db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
             await self._db.execute("PRAGMA journal_mode=WAL")
             await self._db.execute("PRAGMA synchronous=NORMAL")
             await self._db.execute("PRAGMA foreign_keys=ON")
-            # Several processes may share the file: wait for a lock rather than fail at once.
-            await self._db.execute("PRAGMA busy_timeout=10000")
             await self._migrate()
         except (aiosqlite.Error, OSError) as exc:
             await self.close()
@@ -94,8 +128,37 @@ class SQLiteStore(Store):
         cursor = await self.db.execute("SELECT version FROM schema_migrations ORDER BY version")
         return [row[0] for row in await cursor.fetchall()]
 
+    # --- connection helpers: every statement holds `_lock` (see the module docstring) ----------
+
+    async def _fetchone(self, sql: str, params: Any = ()) -> aiosqlite.Row | None:
+        async with self._lock:
+            cursor = await self.db.execute(sql, params)
+            return await cursor.fetchone()
+
+    async def _fetchall(self, sql: str, params: Any = ()) -> list[aiosqlite.Row]:
+        async with self._lock:
+            cursor = await self.db.execute(sql, params)
+            return list(await cursor.fetchall())
+
+    async def _execute(self, sql: str, params: Any = ()) -> int:
+        """One autocommitted statement; how many rows it changed."""
+        async with self._lock:
+            cursor = await self.db.execute(sql, params)
+            return cursor.rowcount
+
+    @asynccontextmanager
+    async def _write_transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+            await self.db.execute("COMMIT")
+
     async def create_generation(self, new: NewGeneration) -> GenerationRecord:
-        cursor = await self.db.execute(
+        row = await self._fetchone(
             "INSERT INTO generations (user_id, guild_id, channel_id, interaction_id, kind,"
             " parent_id, prompt, negative_prompt, aspect, count, requested_seed, model, private,"
             " status, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING *",
@@ -117,7 +180,6 @@ class SQLiteStore(Store):
                 time.time(),
             ),
         )
-        row = await cursor.fetchone()
         assert row is not None
         return _record(row)
 
@@ -133,7 +195,7 @@ class SQLiteStore(Store):
         provider_latency_ms: float,
         total_latency_ms: float,
     ) -> None:
-        await self.db.execute(
+        await self._execute(
             "UPDATE generations SET status=?, provider=?, model_id=?, seeds=?, cost_usd=?,"
             " cost_source=?, provider_latency_ms=?, total_latency_ms=?, finished_at=?"
             " WHERE id=?",
@@ -160,14 +222,14 @@ class SQLiteStore(Store):
         provider: str | None = None,
         total_latency_ms: float | None = None,
     ) -> None:
-        await self.db.execute(
+        await self._execute(
             "UPDATE generations SET status=?, error=?, provider=COALESCE(?, provider),"
             " total_latency_ms=?, finished_at=? WHERE id=?",
             (status, error, provider, total_latency_ms, time.time(), generation_id),
         )
 
     async def set_message(self, generation_id: int, message_id: int) -> None:
-        await self.db.execute(
+        await self._execute(
             "UPDATE generations SET message_id=? WHERE id=?", (message_id, generation_id)
         )
 
@@ -186,9 +248,263 @@ class SQLiteStore(Store):
         )
 
     async def _one(self, sql: str, params: tuple[Any, ...]) -> GenerationRecord | None:
-        cursor = await self.db.execute(sql, params)
-        row = await cursor.fetchone()
+        row = await self._fetchone(sql, params)
         return _record(row) if row is not None else None
+
+    # --- the quota ledger -----------------------------------------------------------------------
+
+    async def reserve(
+        self,
+        request: ReservationRequest,
+        limits: EffectiveLimits,
+        *,
+        now: datetime,
+        ttl: timedelta = DEFAULT_RESERVATION_TTL,
+    ) -> Reservation | QuotaRefusal:
+        now = as_utc(now)
+        est_micros = usd_to_micros(request.est_usd)
+        async with self._write_transaction() as db:
+            usage = await _snapshot(db, request.user_id, request.guild_id, now)
+            refusal = first_refusal(
+                usage,
+                limits,
+                images=request.images,
+                est_usd_micros=est_micros,
+                in_guild=request.guild_id is not None,
+            )
+            if refusal is not None:
+                return refusal
+            cursor = await db.execute(
+                "INSERT INTO quota_reservations (user_id, guild_id, generation_id, images,"
+                " est_usd_micros, status, created_at, expires_at, day, month)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?) RETURNING *",
+                (
+                    request.user_id,
+                    request.guild_id,
+                    request.generation_id,
+                    request.images,
+                    est_micros,
+                    ReservationStatus.RESERVED,
+                    now.timestamp(),
+                    (now + ttl).timestamp(),
+                    _day_key(now),
+                    _month_key(now),
+                ),
+            )
+            row = await cursor.fetchone()
+        assert row is not None
+        return _reservation(row)
+
+    async def commit_reservation(
+        self,
+        reservation_id: int,
+        actual_usd: float,
+        *,
+        actual_images: int | None = None,
+        now: datetime,
+    ) -> bool:
+        return (
+            await self._execute(
+                "UPDATE quota_reservations SET status='committed', actual_usd_micros=?,"
+                " actual_images=COALESCE(?, images), settled_at=?"
+                " WHERE id=? AND status IN ('reserved', 'expired')",
+                (usd_to_micros(actual_usd), actual_images, as_utc(now).timestamp(), reservation_id),
+            )
+            == 1
+        )
+
+    async def release_reservation(self, reservation_id: int, reason: str, *, now: datetime) -> bool:
+        return (
+            await self._execute(
+                "UPDATE quota_reservations SET status='released', release_reason=?, settled_at=?"
+                " WHERE id=? AND status='reserved'",
+                (reason, as_utc(now).timestamp(), reservation_id),
+            )
+            == 1
+        )
+
+    async def release_expired(self, now: datetime) -> int:
+        moment = as_utc(now).timestamp()
+        return await self._execute(
+            "UPDATE quota_reservations SET status='expired', release_reason='expired',"
+            " settled_at=? WHERE status='reserved' AND expires_at <= ?",
+            (moment, moment),
+        )
+
+    async def get_reservation(self, reservation_id: int) -> Reservation | None:
+        row = await self._fetchone("SELECT * FROM quota_reservations WHERE id=?", (reservation_id,))
+        return _reservation(row) if row is not None else None
+
+    async def usage_for(self, user_id: int, guild_id: int | None, now: datetime) -> UsageSnapshot:
+        async with self._lock:
+            return await _snapshot(self.db, user_id, guild_id, as_utc(now))
+
+    async def guild_stats(self, guild_id: int, since: date, *, top: int = 10) -> GuildStats:
+        where = "r.guild_id = ? AND r.day >= ? AND r.status = 'committed'"
+        params = (guild_id, since.isoformat())
+        totals = "SUM(r.actual_images), SUM(r.actual_usd_micros)"
+        days = await self._fetchall(
+            f"SELECT r.day, {totals} FROM quota_reservations r WHERE {where}"
+            " GROUP BY r.day ORDER BY r.day",
+            params,
+        )
+        users = await self._fetchall(
+            f"SELECT r.user_id, {totals} FROM quota_reservations r WHERE {where}"
+            " GROUP BY r.user_id ORDER BY 3 DESC, 2 DESC, r.user_id LIMIT ?",
+            (*params, top),
+        )
+        providers = await self._fetchall(
+            f"SELECT COALESCE(g.provider, 'unknown'), {totals} FROM quota_reservations r"
+            f" LEFT JOIN generations g ON g.id = r.generation_id WHERE {where}"
+            " GROUP BY 1 ORDER BY 3 DESC, 2 DESC, 1",
+            params,
+        )
+        return GuildStats(
+            guild_id=guild_id,
+            since=since,
+            days=tuple(DayTotal(date.fromisoformat(d), n, micros_to_usd(m)) for d, n, m in days),
+            top_users=tuple(UserTotal(u, n, micros_to_usd(m)) for u, n, m in users),
+            providers=tuple(ProviderTotal(p, n, micros_to_usd(m)) for p, n, m in providers),
+        )
+
+    async def export_usage(self, since: date, guild_id: int | None = None) -> list[UsageRow]:
+        sql = (
+            "SELECT r.*, g.provider AS provider, g.model AS model FROM quota_reservations r"
+            " LEFT JOIN generations g ON g.id = r.generation_id WHERE r.day >= ?"
+        )
+        params: tuple[Any, ...] = (since.isoformat(),)
+        if guild_id is not None:
+            sql += " AND r.guild_id = ?"
+            params += (guild_id,)
+        rows = await self._fetchall(sql + " ORDER BY r.id", params)
+        return [_usage_row(row) for row in rows]
+
+    async def get_guild_quota(self, guild_id: int) -> QuotaOverrides:
+        row = await self._fetchone("SELECT * FROM guild_quotas WHERE guild_id=?", (guild_id,))
+        if row is None:
+            return QuotaOverrides()
+        return QuotaOverrides(
+            user_daily_images=row["user_daily_images"],
+            user_daily_usd=_usd(row["user_daily_usd_micros"]),
+            cooldown_seconds=row["cooldown_seconds"],
+            max_concurrent=row["max_concurrent"],
+            guild_monthly_usd=_usd(row["guild_monthly_usd_micros"]),
+        )
+
+    async def set_guild_quota(
+        self, guild_id: int, overrides: QuotaOverrides, *, updated_by: int | None, now: datetime
+    ) -> None:
+        await self._execute(
+            "INSERT INTO guild_quotas (guild_id, user_daily_images, user_daily_usd_micros,"
+            " cooldown_seconds, max_concurrent, guild_monthly_usd_micros, updated_at, updated_by)"
+            " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (guild_id) DO UPDATE SET"
+            " user_daily_images=excluded.user_daily_images,"
+            " user_daily_usd_micros=excluded.user_daily_usd_micros,"
+            " cooldown_seconds=excluded.cooldown_seconds,"
+            " max_concurrent=excluded.max_concurrent,"
+            " guild_monthly_usd_micros=excluded.guild_monthly_usd_micros,"
+            " updated_at=excluded.updated_at, updated_by=excluded.updated_by",
+            (
+                guild_id,
+                overrides.user_daily_images,
+                _micros(overrides.user_daily_usd),
+                overrides.cooldown_seconds,
+                overrides.max_concurrent,
+                _micros(overrides.guild_monthly_usd),
+                as_utc(now).timestamp(),
+                updated_by,
+            ),
+        )
+
+    async def role_quotas(self, guild_id: int) -> list[RoleQuota]:
+        rows = await self._fetchall(
+            "SELECT * FROM role_quotas WHERE guild_id=? ORDER BY role_id", (guild_id,)
+        )
+        return [
+            RoleQuota(
+                role_id=row["role_id"],
+                exempt=bool(row["exempt"]),
+                user_daily_images=row["user_daily_images"],
+                user_daily_usd=_usd(row["user_daily_usd_micros"]),
+                cooldown_seconds=row["cooldown_seconds"],
+                max_concurrent=row["max_concurrent"],
+            )
+            for row in rows
+        ]
+
+    async def set_role_quota(
+        self, guild_id: int, quota: RoleQuota, *, updated_by: int | None, now: datetime
+    ) -> None:
+        await self._execute(
+            "INSERT INTO role_quotas (guild_id, role_id, exempt, user_daily_images,"
+            " user_daily_usd_micros, cooldown_seconds, max_concurrent, updated_at, updated_by)"
+            " VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (guild_id, role_id) DO UPDATE SET"
+            " exempt=excluded.exempt, user_daily_images=excluded.user_daily_images,"
+            " user_daily_usd_micros=excluded.user_daily_usd_micros,"
+            " cooldown_seconds=excluded.cooldown_seconds, max_concurrent=excluded.max_concurrent,"
+            " updated_at=excluded.updated_at, updated_by=excluded.updated_by",
+            (
+                guild_id,
+                quota.role_id,
+                int(quota.exempt),
+                quota.user_daily_images,
+                _micros(quota.user_daily_usd),
+                quota.cooldown_seconds,
+                quota.max_concurrent,
+                as_utc(now).timestamp(),
+                updated_by,
+            ),
+        )
+
+    async def remove_role_quota(self, guild_id: int, role_id: int) -> bool:
+        return (
+            await self._execute(
+                "DELETE FROM role_quotas WHERE guild_id=? AND role_id=?", (guild_id, role_id)
+            )
+            == 1
+        )
+
+    async def reset_user_day(
+        self, guild_id: int | None, user_id: int, *, reset_by: int | None, now: datetime
+    ) -> QuotaReset:
+        now = as_utc(now)
+        async with self._write_transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO quota_resets (guild_id, user_id, day, reset_by, created_at, images,"
+                " usd_micros) VALUES (?,?,?,?,?,0,0) RETURNING id",
+                (guild_id, user_id, _day_key(now), reset_by, now.timestamp()),
+            )
+            row = await cursor.fetchone()
+            assert row is not None
+            reset_id = row[0]
+            cursor = await db.execute(
+                "UPDATE quota_reservations SET reset_id = :reset WHERE user_id = :user"
+                f" AND guild_id IS :guild AND day = :day AND reset_id IS NULL AND {_LIVE}"
+                f" RETURNING {_IMAGES}, {_MICROS}",
+                {
+                    "reset": reset_id,
+                    "user": user_id,
+                    "guild": guild_id,
+                    "day": _day_key(now),
+                    "now": now.timestamp(),
+                },
+            )
+            forgiven = list(await cursor.fetchall())
+            images, micros = sum(r[0] for r in forgiven), sum(r[1] for r in forgiven)
+            await db.execute(
+                "UPDATE quota_resets SET images=?, usd_micros=? WHERE id=?",
+                (images, micros, reset_id),
+            )
+        return QuotaReset(
+            id=reset_id,
+            guild_id=guild_id,
+            user_id=user_id,
+            day=day_of(now),
+            reset_by=reset_by,
+            created_at=now,
+            images=images,
+            usd=micros_to_usd(micros),
+        )
 
 
 def _statements(sql: str) -> list[str]:
@@ -225,4 +541,113 @@ def _record(row: aiosqlite.Row) -> GenerationRecord:
         created_at=_dt(row["created_at"]) or datetime.now(UTC),
         finished_at=_dt(row["finished_at"]),
         message_id=row["message_id"],
+    )
+
+
+# A row counts against the limits when committed (at actual cost) or open and not yet expired.
+_LIVE = "(status = 'committed' OR (status = 'reserved' AND expires_at > :now))"
+_IMAGES = "CASE status WHEN 'committed' THEN actual_images ELSE images END"
+_MICROS = "CASE status WHEN 'committed' THEN actual_usd_micros ELSE est_usd_micros END"
+_TOTALS = f"COALESCE(SUM({_IMAGES}), 0) AS images, COALESCE(SUM({_MICROS}), 0) AS micros"
+_SNAPSHOT = f"""
+SELECT ud.images, ud.micros, um.images, um.micros, fl.n, lr.last, gm.micros, gd.micros
+FROM (SELECT {_TOTALS} FROM quota_reservations WHERE user_id = :user AND guild_id IS :guild
+        AND day = :day AND reset_id IS NULL AND {_LIVE}) AS ud,
+     (SELECT {_TOTALS} FROM quota_reservations WHERE user_id = :user AND guild_id IS :guild
+        AND month = :month AND {_LIVE}) AS um,
+     (SELECT COUNT(*) AS n FROM quota_reservations WHERE user_id = :user
+        AND status = 'reserved' AND expires_at > :now) AS fl,
+     (SELECT MAX(created_at) AS last FROM quota_reservations WHERE user_id = :user) AS lr,
+     (SELECT {_TOTALS} FROM quota_reservations WHERE guild_id = :guild
+        AND month = :month AND {_LIVE}) AS gm,
+     (SELECT {_TOTALS} FROM quota_reservations WHERE day = :day AND {_LIVE}) AS gd
+"""
+
+
+async def _snapshot(
+    db: aiosqlite.Connection, user_id: int, guild_id: int | None, now: datetime
+) -> UsageSnapshot:
+    cursor = await db.execute(
+        _SNAPSHOT,
+        {
+            "user": user_id,
+            "guild": guild_id,
+            "day": _day_key(now),
+            "month": _month_key(now),
+            "now": now.timestamp(),
+        },
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    return UsageSnapshot(
+        now=now,
+        user_images_today=row[0],
+        user_usd_micros_today=row[1],
+        user_images_month=row[2],
+        user_usd_micros_month=row[3],
+        user_in_flight=row[4],
+        user_last_request_at=_dt(row[5]),
+        guild_usd_micros_month=row[6],
+        global_usd_micros_today=row[7],
+    )
+
+
+def _day_key(moment: datetime) -> str:
+    return day_of(moment).isoformat()
+
+
+def _month_key(moment: datetime) -> str:
+    return month_of(moment).isoformat()[:7]
+
+
+def _month(key: str) -> date:
+    return date.fromisoformat(f"{key}-01")
+
+
+def _usd(micros: int | None) -> float | None:
+    return None if micros is None else micros_to_usd(micros)
+
+
+def _micros(usd: float | None) -> int | None:
+    return None if usd is None else usd_to_micros(usd)
+
+
+def _reservation(row: aiosqlite.Row) -> Reservation:
+    return Reservation(
+        id=row["id"],
+        user_id=row["user_id"],
+        guild_id=row["guild_id"],
+        generation_id=row["generation_id"],
+        images=row["images"],
+        est_usd=micros_to_usd(row["est_usd_micros"]),
+        status=ReservationStatus(row["status"]),
+        created_at=_dt(row["created_at"]) or datetime.now(UTC),
+        expires_at=_dt(row["expires_at"]) or datetime.now(UTC),
+        day=date.fromisoformat(row["day"]),
+        month=_month(row["month"]),
+        actual_images=row["actual_images"],
+        actual_usd=_usd(row["actual_usd_micros"]),
+        settled_at=_dt(row["settled_at"]),
+        release_reason=row["release_reason"],
+        reset_id=row["reset_id"],
+    )
+
+
+def _usage_row(row: aiosqlite.Row) -> UsageRow:
+    return UsageRow(
+        reservation_id=row["id"],
+        created_at=_dt(row["created_at"]) or datetime.now(UTC),
+        day=date.fromisoformat(row["day"]),
+        guild_id=row["guild_id"],
+        user_id=row["user_id"],
+        generation_id=row["generation_id"],
+        provider=row["provider"],
+        model=row["model"],
+        status=ReservationStatus(row["status"]),
+        images=row["images"],
+        est_usd=micros_to_usd(row["est_usd_micros"]),
+        actual_images=row["actual_images"],
+        actual_usd=_usd(row["actual_usd_micros"]),
+        release_reason=row["release_reason"],
+        reset_id=row["reset_id"],
     )
