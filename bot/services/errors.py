@@ -23,6 +23,7 @@ __all__ = [
     "GenerationFailed",
     "InvalidOptions",
     "NothingToVary",
+    "QuotaRefused",
     "UserFacingError",
     "explain_provider_error",
     "provider_label",
@@ -58,6 +59,14 @@ class InvalidOptions(UserFacingError):
 class NothingToVary(UserFacingError):
     def __init__(self) -> None:
         super().__init__("You have no finished generation to work from yet. Try `/generate` first.")
+
+
+class QuotaRefused(UserFacingError):
+    """A limit refused the request before any provider was called; `cause` says which."""
+
+    def __init__(self, message: str, cause: Exception) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 class GenerationFailed(UserFacingError):

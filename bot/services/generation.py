@@ -6,10 +6,12 @@ the same wherever it was asked for.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 
 from bot.metrics import Metrics
@@ -17,9 +19,11 @@ from bot.services.errors import (
     GenerationFailed,
     InvalidOptions,
     NothingToVary,
+    QuotaRefused,
     UserFacingError,
     explain_provider_error,
 )
+from bot.services.quotas import Hold, QuotaExceeded, QuotaService
 from bot.storage import GenerationRecord, GenerationStatus, NewGeneration, Store
 from providers.base import (
     MAX_SEED,
@@ -68,6 +72,7 @@ class Requester:
     guild_id: int | None = None
     channel_id: int | None = None
     interaction_id: int | None = None
+    role_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +115,10 @@ class GenerationService:
         catalog: Catalog,
         default_model: str,
         metrics: Metrics | None = None,
+        quotas: QuotaService | None = None,
     ) -> None:
         self.metrics = metrics
+        self.quotas = quotas
         self.store = store
         self.router = router
         self.catalog = catalog
@@ -237,11 +244,59 @@ class GenerationService:
         record = await self.store.create_generation(
             self._new_generation(requester, prepared, kind, parent_id)
         )
+        try:
+            async with self._hold(requester, prepared, record) as hold:
+                routed = await self._route(record, prepared, started, on_provider)
+                result = routed.result
+                if hold is not None:
+                    await hold.commit(result.cost_usd, images=len(result.images))
+        except QuotaExceeded as exc:
+            # Only reserving raises this: nothing was sent to a provider, nothing is charged.
+            await self.store.fail_generation(
+                record.id, status=GenerationStatus.REFUSED, error=f"quota: {exc.limit}"
+            )
+            raise QuotaRefused(exc.message, exc) from exc
+        total_ms = (time.perf_counter() - started) * 1000
+        finished = await self._finish(record, routed, total_ms)
+        self._observe(requester, finished, routed)
+        return Outcome(
+            finished,
+            result,
+            routed.model or prepared.model,
+            total_ms,
+            routed.attempts,
+            (*prepared.notes, *routed.notes),
+        )
+
+    def _hold(
+        self, requester: Requester, prepared: Prepared, record: GenerationRecord
+    ) -> AbstractAsyncContextManager[Hold | None]:
+        """Reserve the estimate (catalog price × images) against every limit before any
+        provider is called; released on exit unless committed at the actual cost."""
+        if self.quotas is None:
+            return nullcontext()
+        images = prepared.request.count
+        return self.quotas.hold(
+            requester.user_id,
+            requester.guild_id,
+            requester.role_ids,
+            images,
+            round(prepared.model.price_usd * images, 6),
+            generation_id=record.id,
+        )
+
+    async def _route(
+        self,
+        record: GenerationRecord,
+        prepared: Prepared,
+        started: float,
+        on_provider: Callable[[str], None] | None,
+    ) -> RoutedResult:
         metrics = self.metrics
         if metrics:
             metrics.in_flight.inc()
         try:
-            routed = await self.router.generate(prepared.request, prepared.model, on_provider)
+            return await self.router.generate(prepared.request, prepared.model, on_provider)
         except ProviderError as exc:
             status = (
                 GenerationStatus.BLOCKED
@@ -269,24 +324,15 @@ class GenerationService:
             raise GenerationFailed(explain_provider_error(exc, prepared.model.label), exc) from exc
         except BaseException:
             # Cancelled or crashed mid-flight: record it so the row never stays pending.
-            await self.store.fail_generation(
-                record.id, status=GenerationStatus.INTERRUPTED, error="interrupted"
+            await asyncio.shield(
+                self.store.fail_generation(
+                    record.id, status=GenerationStatus.INTERRUPTED, error="interrupted"
+                )
             )
             raise
         finally:
             if metrics:
                 metrics.in_flight.dec()
-        total_ms = (time.perf_counter() - started) * 1000
-        finished = await self._finish(record, routed, total_ms)
-        self._observe(requester, finished, routed)
-        return Outcome(
-            finished,
-            routed.result,
-            routed.model or prepared.model,
-            total_ms,
-            routed.attempts,
-            (*prepared.notes, *routed.notes),
-        )
 
     def _new_generation(
         self, requester: Requester, prepared: Prepared, kind: str, parent_id: int | None

@@ -36,6 +36,7 @@ class GenerationStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     BLOCKED = "blocked"
+    REFUSED = "refused"  # a quota or budget said no before any provider was called
     INTERRUPTED = "interrupted"
 
 
