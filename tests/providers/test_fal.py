@@ -28,6 +28,9 @@ from tests.fakes.fal_fake import CONTENT_POLICY_DETAIL, FalFake, file_bytes
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.manual_clock import ManualClock
 
+# Waits on the fake are bounded so that a regression fails the test instead of hanging it.
+LIMIT = 5.0
+
 
 class Sleeps(list[float]):
     async def __call__(self, seconds: float) -> None:
@@ -348,10 +351,10 @@ async def test_cancelling_during_a_status_poll_cancels_at_fal(
 ) -> None:
     fake.gates["status"].close()
     task = asyncio.create_task(provider.generate(ask(), catalog.get("imagen-4-fast")))
-    await fake.gates["status"].reached.wait()
+    await asyncio.wait_for(fake.gates["status"].reached.wait(), LIMIT)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await task
+        await asyncio.wait_for(task, LIMIT)
     assert fake.cancelled == ["req-1"]
     (cancel,) = fake.stage_calls("cancel")
     assert (cancel.method, cancel.path) == ("PUT", "/fal-ai/imagen4/requests/req-1/cancel")
@@ -370,10 +373,10 @@ async def test_cancelling_between_polls_cancels_at_fal(
 
     provider = make(sleep=sleep_forever)
     task = asyncio.create_task(provider.generate(ask(), catalog.get("imagen-4-fast")))
-    await waiting.wait()
+    await asyncio.wait_for(waiting.wait(), LIMIT)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await task
+        await asyncio.wait_for(task, LIMIT)
     assert fake.cancelled == ["req-1"]
 
 
@@ -383,10 +386,10 @@ async def test_a_failing_cancel_still_lets_the_cancellation_through(
     fake.script("cancel", 500, {"detail": "Internal error"})
     fake.gates["status"].close()
     task = asyncio.create_task(provider.generate(ask(), catalog.get("imagen-4-fast")))
-    await fake.gates["status"].reached.wait()
+    await asyncio.wait_for(fake.gates["status"].reached.wait(), LIMIT)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await task
+        await asyncio.wait_for(task, LIMIT)
     assert len(fake.stage_calls("cancel")) == 1
 
 
@@ -397,10 +400,10 @@ async def test_a_stalled_cancel_is_bounded_by_the_cancel_timeout(
     fake.gates["status"].close()
     fake.gates["cancel"].close()
     task = asyncio.create_task(provider.generate(ask(), catalog.get("imagen-4-fast")))
-    await fake.gates["status"].reached.wait()
+    await asyncio.wait_for(fake.gates["status"].reached.wait(), LIMIT)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await asyncio.wait_for(task, timeout=5)
+        await asyncio.wait_for(task, LIMIT)
     assert fake.gates["cancel"].reached.is_set()
 
 
