@@ -12,11 +12,12 @@ One image per prediction: for `count` > 1 the provider itself starts `count` pre
 them fail and others succeed, the successes are returned (fewer images than asked for, priced as
 delivered); when all fail, the first failure is raised.
 
-A prediction that ends `failed` is mapped from its `error` text: the safety filter's refusals
-("flagged as sensitive (E005)", NSFW, safety) → `ContentBlocked`; input-validation wording →
-`InvalidRequest`; anything else → `ProviderUnavailable`, since a model run that broke is the
-provider's fault and another provider may well succeed. A prediction `canceled` by someone else is
-`ProviderUnavailable` too. HTTP errors are RFC 7807 problem documents (`title`, `detail`, `status`).
+A prediction that ends `failed` is mapped from its `error` text: input-validation wording (checked
+first) → `InvalidRequest`; the safety filter's refusals ("flagged as sensitive (E005)", NSFW, safety
+filter) → `ContentBlocked`; anything else → `ProviderUnavailable`, since a model run that broke is
+the provider's fault and another provider may well succeed. A prediction `canceled` by someone
+else is `ProviderUnavailable` too. HTTP errors are RFC 7807 problem documents (`title`, `detail`,
+`status`).
 
 Retries apply to single exchanges (the create, one poll); a prediction that ran and failed is not
 started again here.
@@ -75,12 +76,16 @@ SAFETY_FILTER_LEVELS = {
 
 _PENDING = {"starting", "processing"}
 # E005 is Replicate's "input or output was flagged as sensitive" [V]; the rest is how model
-# authors word their own filters [I].
+# authors word their own filters [I]. A bare "safety" is not enough: a refused
+# `safety_filter_level` value is an invalid request, and input-validation wording wins.
 _BLOCKED = re.compile(
-    r"\bE005\b|nsfw|sensitive|safety|flagged|content polic|inappropriate", re.IGNORECASE
+    r"\bE005\b|nsfw|flagged|sensitive (?:content|image|material)|"
+    r"safety (?:filter|checker|system)|content polic|inappropriate",
+    re.IGNORECASE,
 )
 _INVALID = re.compile(
-    r"invalid (?:input|value|argument|parameter)|validation (?:error|failed)|unprocessable",
+    r"invalid (?:input|value|argument|parameter)|validation (?:error|failed)|unprocessable|"
+    r"must be one of|is not one of",
     re.IGNORECASE,
 )
 # "Request was throttled. Expected available in 3 seconds." [I]: used when Retry-After is absent.
@@ -323,10 +328,10 @@ class ReplicateProvider(ImageProvider):
         if isinstance(error, dict):  # an object rather than a string [I]
             error = error.get("message") or error.get("detail") or error.get("title")
         message = redact(str(error or f"prediction {prediction.id} failed"), self._key)
-        if _BLOCKED.search(message):
-            return ContentBlocked(message, provider=self.name, reason=message)
         if _INVALID.search(message):
             return InvalidRequest(message, provider=self.name)
+        if _BLOCKED.search(message):
+            return ContentBlocked(message, provider=self.name, reason=message)
         return ProviderUnavailable(message, provider=self.name)
 
     def _error(self, response: httpx.Response, *, model_id: str | None = None) -> ProviderError:

@@ -218,6 +218,7 @@ async def test_a_sensitive_failure_is_content_blocked_and_not_retried(
         ("NSFW content detected. Try running it again, or try a different prompt.", ContentBlocked),
         ("Prediction failed: safety filter triggered", ContentBlocked),
         ("Invalid input: aspect ratio 5:4 is not supported", InvalidRequest),
+        ("safety_filter_level must be one of: block_low_and_above", InvalidRequest),
         ("CUDA out of memory", ProviderUnavailable),
         ({"message": "upstream model error"}, ProviderUnavailable),
         (None, ProviderUnavailable),
