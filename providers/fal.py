@@ -15,7 +15,9 @@ model path), so we do; and since each of them receives the key, a URL on any oth
 Retries apply to single exchanges: a failed submit is sent again, a failed status or result GET is
 asked again; a request that fal itself reports failed is not resubmitted (fal's queue has already
 retried it) but raised for the router to fail over. The wait is bounded by `max_wait`; running out
-cancels the request (best effort) and raises `ProviderUnavailable`.
+cancels the request (best effort) and raises `ProviderUnavailable`. Giving up on a request for any
+other reason while it waits (status polls failing past their retries, an unknown status) cancels
+it too.
 
 Cancellation: when the caller's task is cancelled while the request waits in fal's queue (between
 the submit and COMPLETED), `PUT cancel_url` is sent before the CancelledError propagates, bounded
@@ -199,7 +201,11 @@ class FalProvider(ImageProvider):
         """Poll until COMPLETED; returns the error fal reported on completion, if any."""
         deadline = self._clock() + self._max_wait
         while True:
-            body = await self._retry.run(lambda: self._get(job.status_url, "status"))
+            try:
+                body = await self._retry.run(lambda: self._get(job.status_url, "status"))
+            except ProviderError:
+                await self._cancel(job)  # we give up on a request that may still be queued
+                raise
             status = str(body.get("status", ""))
             if status == "COMPLETED":
                 # fal may put `error` / `error_type` on a completed status; tolerate both the
@@ -208,6 +214,7 @@ class FalProvider(ImageProvider):
             if status in _FAILED:
                 raise self._failure(body)
             if status not in _PENDING:
+                await self._cancel(job)
                 raise BadResponse(f"unknown queue status {status!r}", provider=self.name)
             if self._clock() + self._poll_interval > deadline:
                 await self._cancel(job)

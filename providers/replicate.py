@@ -20,7 +20,8 @@ else is `ProviderUnavailable` too. HTTP errors are RFC 7807 problem documents (`
 `status`).
 
 Retries apply to single exchanges (the create, one poll); a prediction that ran and failed is not
-started again here.
+started again here. A prediction we give up on while it may still run (past `max_wait`, polls
+failing past their retries, an unknown status) is cancelled, since Replicate bills running time.
 """
 
 from __future__ import annotations
@@ -240,6 +241,7 @@ class ReplicateProvider(ImageProvider):
                     f"prediction {prediction.id} was canceled", provider=self.name
                 )
             if prediction.status not in _PENDING:
+                await self._cancel(prediction)
                 raise BadResponse(
                     f"unknown prediction status {prediction.status!r}", provider=self.name
                 )
@@ -251,7 +253,12 @@ class ReplicateProvider(ImageProvider):
                     provider=self.name,
                 )
             await self._sleep(self._poll_interval)
-            prediction = await self._retry.run(functools.partial(self._poll, prediction))
+            try:
+                prediction = await self._retry.run(functools.partial(self._poll, prediction))
+            except ProviderError:
+                # We give up on a prediction that may still run (and be billed): stop it.
+                await self._cancel(prediction)
+                raise
 
     async def _cancel(self, prediction: _Prediction) -> None:
         """Ask Replicate to stop the prediction. Best effort: errors are logged, not raised."""

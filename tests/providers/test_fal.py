@@ -303,6 +303,17 @@ async def test_a_failed_status_poll_is_asked_again_without_resubmitting(
     assert len(fake.stage_calls("status")) == 4
 
 
+async def test_status_polls_failing_past_their_retries_cancel_the_request(
+    provider: FalProvider, fake: FalFake, catalog: Catalog
+) -> None:
+    for _ in range(3):
+        fake.script("status", 503, {"detail": "Service unavailable"})
+    with pytest.raises(ProviderUnavailable):
+        await provider.generate(ask(), catalog.get("imagen-4-fast"))
+    assert fake.cancelled == ["req-1"]
+    assert fake.stage_calls("result") == []
+
+
 async def test_a_request_that_failed_at_fal_is_unavailable_and_not_resubmitted(
     provider: FalProvider, fake: FalFake, catalog: Catalog
 ) -> None:

@@ -356,6 +356,17 @@ async def test_a_failed_poll_is_asked_again_without_a_new_prediction(
     assert len(fake.stage_calls("get")) == 2
 
 
+async def test_polls_failing_past_their_retries_cancel_the_prediction(
+    provider: ReplicateProvider, fake: ReplicateFake, catalog: Catalog
+) -> None:
+    fake.statuses = ["starting", "processing"]
+    for _ in range(3):
+        fake.script("get", 503, problem(503, "Service Unavailable", "try later"))
+    with pytest.raises(ProviderUnavailable):
+        await provider.generate(ask(), catalog.get("imagen-4-fast"))
+    assert fake.canceled == ["p1"]
+
+
 async def test_cancelling_while_polling_cancels_the_prediction(
     provider: ReplicateProvider, fake: ReplicateFake, catalog: Catalog
 ) -> None:
