@@ -5,6 +5,8 @@ the composition root injects one pooled `httpx.AsyncClient`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email.utils
 import time
 from typing import Any
@@ -13,7 +15,14 @@ import httpx
 
 from providers.errors import BadResponse, ProviderUnavailable
 
-__all__ = ["DEFAULT_TIMEOUT", "fetch_image", "json_body", "parse_retry_after", "send"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "decode_data_uri",
+    "fetch_image",
+    "json_body",
+    "parse_retry_after",
+    "send",
+]
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
@@ -72,7 +81,10 @@ async def fetch_image(
     provider: str,
     timeout: httpx.Timeout | float | None = None,
 ) -> tuple[bytes, str]:
-    """Download an image the provider hosts; returns (bytes, mime type)."""
+    """Download an image the provider hosts; returns (bytes, mime type). A `data:` URI (some
+    providers inline small results) is decoded in place instead."""
+    if url.startswith("data:"):
+        return decode_data_uri(url, provider=provider)
     response = await send(client, "GET", url, provider=provider, timeout=timeout)
     if response.status_code >= 500:
         raise ProviderUnavailable(
@@ -88,3 +100,18 @@ async def fetch_image(
         )
     mime = response.headers.get("content-type", "image/jpeg").split(";")[0].strip()
     return response.content, mime if mime.startswith("image/") else "image/jpeg"
+
+
+def decode_data_uri(uri: str, *, provider: str) -> tuple[bytes, str]:
+    """(bytes, mime type) from a base64 `data:` URI; anything else is `BadResponse`."""
+    header, _, payload = uri.partition(",")
+    mime = header.removeprefix("data:").split(";")[0].strip() or "image/jpeg"
+    if ";base64" not in header:
+        raise BadResponse("an image data URI is not base64", provider=provider)
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BadResponse("an image data URI is not valid base64", provider=provider) from exc
+    if not data:
+        raise BadResponse("an image data URI is empty", provider=provider)
+    return data, mime if mime.startswith("image/") else "image/jpeg"
