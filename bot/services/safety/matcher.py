@@ -226,19 +226,22 @@ class TermMatcher:
         words = _WORD.findall(folded)
         # Prompts repeat their words: look each distinct word up once, then find where it was.
         hits = {word for word in set(words) if self._is_candidate(word)}
-        if hits:
-            spans = [found.span() for found in _WORD.finditer(folded)]
-            for i, word in enumerate(words):
-                if word not in hits:
-                    continue
-                for pattern in self._lookup(_forms(word)):
-                    last = _rest_matches(words, i, pattern)
-                    if last is not None:
-                        yield spans[i][0], spans[last][1], pattern.term
+        found = [
+            (i, last, pattern.term)
+            for i, word in enumerate(words)
+            if word in hits
+            for pattern in self._lookup(_forms(word))
+            if (last := _rest_matches(words, i, pattern)) is not None
+        ]
+        if found:
+            spans = [word.span() for word in _WORD.finditer(folded)]
+            for first, last, term in found:
+                yield spans[first][0], spans[last][1], term
         for start, end, word in _joined_words(folded):
-            for pattern in self._lookup(_forms(word)):
-                if len(pattern.words) == 1:
-                    yield start, end, pattern.term
+            if self._is_candidate(word):
+                for pattern in self._lookup(_forms(word)):
+                    if len(pattern.words) == 1:
+                        yield start, end, pattern.term
 
     def _is_candidate(self, word: str) -> bool:
         """Whether any reading of `word` starts some term (remembered: prompts share words)."""
