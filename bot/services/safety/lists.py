@@ -12,6 +12,7 @@ from functools import cache
 from importlib.resources import files
 
 from bot.services.safety.matcher import Term, TermMatcher
+from bot.services.safety.normalize import preload
 
 __all__ = [
     "DEFAULT_BLOCKLIST",
@@ -78,7 +79,11 @@ def shipped_lists() -> Mapping[Category, tuple[str, ...]]:
 
 @cache
 def shipped_matcher() -> TermMatcher:
-    """A matcher over every shipped term, each labelled with its section; built once."""
+    """A matcher over every shipped term, each labelled with its section; built once.
+
+    Call it at startup: it also loads the look-alike table, so no user waits for either.
+    """
+    preload()
     return TermMatcher(
         Term(text, category) for category, terms in shipped_lists().items() for text in terms
     )

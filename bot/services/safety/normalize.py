@@ -31,6 +31,7 @@ __all__ = [
     "fold_char",
     "fold_with_offsets",
     "leet_variants",
+    "preload",
 ]
 
 # Default-ignorable characters that are not in the format (Cf) or mark (Mn, Me) categories.
@@ -138,6 +139,11 @@ def _named_letters() -> dict[str, str]:
             if found:
                 table[chr(code)] = found.group(1).lower()
     return table
+
+
+def preload() -> None:
+    """Load the look-alike table now (tens of milliseconds), not on the first non-ASCII prompt."""
+    _lookalikes()
 
 
 def fold_char(ch: str) -> str:
