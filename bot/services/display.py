@@ -106,8 +106,8 @@ def _is_invisible(ch: str) -> bool:
         (category == "Cc" and ch not in "\n\t")
         or category in ("Cf", "Cs")
         or ch in _IGNORABLE
-        or ch == "\u2028"
-        or ch == "\u2029"
+        or ch in "\u2028\u2029"  # line and paragraph separators
+        or "\U000e0100" <= ch <= "\U000e01ef"  # variation selectors 17-256
     )
 
 
@@ -117,7 +117,7 @@ def strip_invisible(text: str) -> str:
     Removed: C0/C1 controls (tabs become spaces, newlines stay), format characters (zero-width
     space, joiners outside emoji, word joiner, BOM, soft hyphen, LRM/RLM, bidi embeddings,
     overrides and isolates U+202A-U+202E and U+2066-U+2069, tag characters), lone surrogates,
-    Hangul fillers and variation selectors outside emoji.
+    line/paragraph separators, Hangul fillers, and variation selectors outside emoji.
     """
     out: list[str] = []
     for i, ch in enumerate(text):

@@ -57,6 +57,8 @@ SCOTLAND = "🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"
         "\U000e0041",  # tag letter (hidden-text smuggling)
         "\u3164",  # Hangul filler
         "\ufe0f",  # variation selector on a letter
+        "\ufe00",  # variation selector 1
+        "\U000e0100",  # variation selector 17
         "\ud800",  # lone surrogate
     ],
 )
