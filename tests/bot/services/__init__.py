@@ -1,0 +1,1 @@
+"""Tests for bot.services (pure Python, no discord)."""
