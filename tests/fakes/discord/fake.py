@@ -217,6 +217,7 @@ class FakeDiscord:
 
     def watch_bot(self, task: asyncio.Task[Any], name: str = "bot") -> None:
         """Fail every pending wait with BotDied if this task ends before unwatch_bot()."""
+        self._hub.dead = None  # a new bot: an earlier death no longer fails waits
         self._watched[task] = name
         task.add_done_callback(self._bot_task_done)
 

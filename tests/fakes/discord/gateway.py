@@ -113,6 +113,7 @@ class Gateway:
         self.shard_count = 1
         self.identifies = 0
         self.resumes = 0
+        self.replayed = 0  # dispatches re-sent on RESUME
 
     # --- routing ---------------------------------------------------------------------------
 
@@ -267,6 +268,7 @@ class Gateway:
         for s, text in session.buffer:
             if s > seq:
                 conn.send(text)
+                self.replayed += 1
         self.resumes += 1
         session.dispatch("RESUMED", {"_trace": ["fake-discord"]})
         fake._gateway_changed()

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from aiohttp import web
 
@@ -51,6 +52,7 @@ API_PREFIX = "/api/v10"
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 Handler = Callable[[web.Request], Awaitable[Any]]
+CALL = web.RequestKey("call", RestCall)
 
 # Which callback types each interaction type accepts.
 _ALLOWED_CALLBACKS = {
@@ -190,7 +192,7 @@ class RestApi:
             body_error = None
         call = RestCall(method, rel, dict(request.query), payload, files, started)
         fake.requests.append(call)
-        request["call"] = call
+        request[CALL] = call
 
         injected = self._take_injection(method, rel)
         if injected is not None:
@@ -302,7 +304,7 @@ class RestApi:
         return user.to_payload()
 
     async def create_dm(self, request: web.Request) -> Any:
-        body = request["call"].json or {}
+        body = request[CALL].json or {}
         user = self.fake.users.get(_int(body.get("recipient_id")))
         if user is None:
             raise DiscordError(400, 50035, "Invalid Form Body")
@@ -344,7 +346,7 @@ class RestApi:
 
     async def put_commands(self, request: web.Request) -> Any:
         scope = self._command_scope(request)
-        body = request["call"].json
+        body = request[CALL].json
         errors = FormErrors()
         check_commands(errors, body)
         if errors:
@@ -353,7 +355,7 @@ class RestApi:
 
     async def post_command(self, request: web.Request) -> Any:
         scope = self._command_scope(request)
-        body = request["call"].json or {}
+        body = request[CALL].json or {}
         errors = FormErrors()
         check_commands(errors, [body])
         if errors:
@@ -379,7 +381,7 @@ class RestApi:
 
     async def patch_command(self, request: web.Request) -> Any:
         scope, cmd = self._find_command(request)
-        merged = {**cmd, **(request["call"].json or {})}
+        merged = {**cmd, **(request[CALL].json or {})}
         others = [c for c in self.fake.commands(scope) if c["id"] != cmd["id"]]
         stored = self.fake._store_commands(scope, [*others, merged], record_sync=False)
         return next(c for c in stored if c["id"] == cmd["id"])
@@ -394,7 +396,7 @@ class RestApi:
 
     async def interaction_callback(self, request: web.Request) -> Any:
         fake = self.fake
-        call: RestCall = request["call"]
+        call: RestCall = request[CALL]
         now = call.at
         handle = fake._handles.get(_int(request.match_info["id"]))
         if handle is None or handle.token != request.match_info["token"]:
@@ -498,7 +500,7 @@ class RestApi:
         handle = fake._handles_by_token.get(request.match_info["token"])
         if handle is None or _int(request.match_info["app"]) != fake.application_id:
             raise DiscordError(404, 10015, "Unknown Webhook", violation="unknown_webhook")
-        if not handle.token_valid(request["call"].at):
+        if not handle.token_valid(request[CALL].at):
             raise DiscordError(
                 401,
                 50027,
@@ -532,7 +534,7 @@ class RestApi:
     async def webhook_execute(self, request: web.Request) -> Any:
         fake = self.fake
         handle = self._webhook_handle(request)
-        call: RestCall = request["call"]
+        call: RestCall = request[CALL]
         data = call.json if isinstance(call.json, dict) else {}
         errors = FormErrors()
         check_message(
@@ -573,7 +575,7 @@ class RestApi:
     async def webhook_edit_message(self, request: web.Request) -> Any:
         fake = self.fake
         handle = self._webhook_handle(request)
-        call: RestCall = request["call"]
+        call: RestCall = request[CALL]
         msg = self._webhook_message(handle, request.match_info["message"])
         data = call.json if isinstance(call.json, dict) else {}
         errors = FormErrors()
@@ -646,7 +648,7 @@ class RestApi:
     async def create_message(self, request: web.Request) -> Any:
         fake = self.fake
         channel = self._channel(request)
-        call: RestCall = request["call"]
+        call: RestCall = request[CALL]
         data = call.json if isinstance(call.json, dict) else {}
         errors = FormErrors()
         check_message(errors, (), data, call.files, size_limit=fake.default_size_limit, create=True)
@@ -678,7 +680,7 @@ class RestApi:
         msg = self._message(request)
         if msg.author is not fake.bot_user:
             raise DiscordError(403, 50005, "Cannot edit a message authored by another user")
-        call: RestCall = request["call"]
+        call: RestCall = request[CALL]
         data = call.json if isinstance(call.json, dict) else {}
         errors = FormErrors()
         check_message(
@@ -695,7 +697,7 @@ class RestApi:
 
     async def bulk_delete(self, request: web.Request) -> Any:
         channel = self._channel(request)
-        for mid in (request["call"].json or {}).get("messages", []):
+        for mid in (request[CALL].json or {}).get("messages", []):
             msg = self.fake._messages.get(_int(mid))
             if msg is not None and msg.channel_id == channel.id and not msg.deleted:
                 self.fake._delete_message(msg)
@@ -769,35 +771,65 @@ def _flatten_errors(tree: dict[str, Any], prefix: str = "") -> list[str]:
 
 
 async def _parse_body(request: web.Request) -> tuple[Any, list[UploadedFile]]:
-    """JSON body, or multipart ``payload_json`` + file parts (read straight off the stream)."""
+    """JSON body, or multipart ``payload_json`` + file parts."""
     if not request.body_exists:
         return None, []
-    ctype = request.content_type
-    if ctype.startswith("multipart/"):
-        payload: Any = None
-        files: list[UploadedFile] = []
-        reader = await request.multipart()
-        while True:
-            part = await reader.next()
-            if part is None:
-                break
-            name = part.name or ""
-            if name == "payload_json":
-                payload = json.loads(await part.text())  # type: ignore[union-attr]
-            else:
-                data = bytes(await part.read())  # type: ignore[union-attr]
-                files.append(
-                    UploadedFile(
-                        field=name,
-                        filename=part.filename or name,  # type: ignore[union-attr]
-                        data=data,
-                        content_type=part.headers.get("Content-Type"),
-                    )
-                )
-        return payload, files
+    ctype = request.headers.get("Content-Type", "")
     raw = await request.read()
+    if ctype.startswith("multipart/"):
+        return parse_multipart(raw, ctype)
     if not raw:
         return None, []
-    if ctype == "application/json" or raw[:1] in (b"{", b"["):
+    if ctype.startswith("application/json") or raw[:1] in (b"{", b"["):
         return json.loads(raw), []
     return None, []
+
+
+_PARAM = re.compile(r';\s*([\w*]+)=(?:"([^"]*)"|([^;]*))')
+
+
+def _disposition(header: str) -> dict[str, str]:
+    params = {}
+    for key, quoted, bare in _PARAM.findall(header):
+        value = quoted if quoted or not bare else bare.strip()
+        if key.endswith("*"):  # RFC 5987: charset'lang'percent-encoded
+            key = key[:-1]
+            value = unquote(value.split("'", 2)[-1])
+        params[key.lower()] = value
+    return params
+
+
+def parse_multipart(body: bytes, content_type: str) -> tuple[Any, list[UploadedFile]]:
+    """Split a multipart/form-data body in one pass (aiohttp's part reader re-parses the
+    Content-Disposition header on every access, which is slow under load)."""
+    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    if match is None:
+        raise ValueError("multipart body without a boundary")
+    delimiter = b"--" + match.group(1).encode()
+    payload: Any = None
+    files: list[UploadedFile] = []
+    for chunk in body.split(delimiter)[1:]:
+        if chunk.startswith(b"--"):
+            break
+        head, _, data = chunk.partition(b"\r\n\r\n")
+        if data.endswith(b"\r\n"):
+            data = data[:-2]
+        headers: dict[str, str] = {}
+        for line in head.decode("utf-8", "replace").split("\r\n"):
+            name, sep, value = line.partition(":")
+            if sep:
+                headers[name.strip().lower()] = value.strip()
+        params = _disposition(headers.get("content-disposition", ""))
+        field = params.get("name", "")
+        if field == "payload_json":
+            payload = json.loads(data)
+        else:
+            files.append(
+                UploadedFile(
+                    field=field,
+                    filename=params.get("filename", field),
+                    data=data,
+                    content_type=headers.get("content-type"),
+                )
+            )
+    return payload, files
