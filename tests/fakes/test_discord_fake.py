@@ -685,3 +685,70 @@ def test_fake_message_helpers() -> None:
     assert msg.custom_ids == ["go"]
     with pytest.raises(LookupError):
         msg.button("Stop")
+
+
+async def test_restarted_bot_handles_old_buttons(fake: FakeDiscord, probe: Probe) -> None:
+    async with running_bot(FakeBot(probe, fake.guild.id), fake):
+        msg = await (await fake.slash("imagine", {"prompt": "keep", "steps": 2})).original_message()
+    # A new process: the view is registered again at start (a persistent view).
+    second = FakeBot(probe, fake.guild.id)
+    async with running_bot(second, fake, sync=fake.guild):
+        second.add_view(AgainView(2))
+        click = await fake.click(msg, "again:2")
+        assert (await click.acknowledged()).type == 7
+    assert msg.content == "again!"
+    assert fake.gateway.identifies == 2
+    fake.assert_clean()
+
+
+async def test_wrong_token_is_a_dead_bot(fake: FakeDiscord, probe: Probe) -> None:
+    async def start_with_wrong_token() -> None:
+        async with running_bot(FakeBot(probe, fake.guild.id), fake, token="not-the-token"):
+            pass
+
+    with pytest.raises(BotDied, match="LoginFailure"):
+        await start_with_wrong_token()
+
+
+async def test_gateway_protocol_by_hand(fake: FakeDiscord) -> None:
+    fake._store_commands(fake.guild.id, [{"name": "x", "description": "d", "options": []}])
+    url = fake.gateway_url + "?v=10&encoding=json"
+    async with aiohttp.ClientSession() as s:
+        async with s.ws_connect(url) as ws:
+            assert (await ws.receive_json(timeout=5))["op"] == 10
+            await ws.send_json({"op": 1, "d": None})
+            assert (await ws.receive_json(timeout=5))["op"] == 11
+            await ws.send_json({"op": 2, "d": {"token": fake.token, "intents": 0}})
+            ready = await ws.receive_json(timeout=5)
+            assert (ready["t"], ready["s"]) == ("READY", 1)
+            assert ready["d"]["guilds"] == [{"id": str(fake.guild.id), "unavailable": True}]
+            assert ready["d"]["application"]["id"] == str(fake.application_id)
+            created = await ws.receive_json(timeout=5)
+            assert created["t"] == "GUILD_CREATE"
+            assert {m["user"]["id"] for m in created["d"]["members"]} >= {str(fake.bot_user.id)}
+
+            h = await fake.slash("x", ack_deadline=0.01)
+            event = await ws.receive_json(timeout=5)
+            assert event["t"] == "INTERACTION_CREATE"
+            required = {"id", "type", "token", "version", "application_id", "member", "channel"}
+            assert required | {"attachment_size_limit", "guild_id", "data"} <= event["d"].keys()
+            assert event["d"]["member"]["flags"] == 0
+
+            await h.ack_deadline_passed()
+            assert [v.kind for v in fake.violations] == ["ack_timeout"]
+            # A callback that arrived in time but was still being read when the timer fired
+            # is judged by its arrival: the expiry is retracted.
+            assert not h.deadline_missed(h.dispatched_at + 0.001)
+            assert fake.violations == []
+            assert h.deadline_missed(h.dispatched_at + 1.0)
+
+        async with s.ws_connect(url) as ws:
+            await ws.receive_json(timeout=5)
+            await ws.send_json({"op": 2, "d": {"token": "wrong", "intents": 0}})
+            await ws.receive(timeout=5)
+            assert ws.close_code == 4004
+        async with s.ws_connect(url) as ws:
+            await ws.receive_json(timeout=5)
+            await ws.send_json({"op": 2, "d": {"token": fake.token, "shard": [2, 2]}})
+            await ws.receive(timeout=5)
+            assert ws.close_code == 4010

@@ -58,13 +58,22 @@ Records: ``requests`` (every REST call: method, path, query, json, files, status
 
 Enforced: ack later than ``ack_deadline`` -> 404/10062 (and an ``ack_timeout`` violation when
 the deadline passes); second callback -> 400/40060; webhook after ``token_ttl`` -> 401/50027;
-embed/content/component/modal/choice/file-size limits -> 400/50035 with an ``errors`` tree;
-empty message -> 400/50006; command definitions are validated at sync.
+embed/content/component/modal/choice/file-size limits -> 400/50035 with an ``errors`` tree
+(real Discord answers an oversized file with 413/40005; the fake uses 50035 for all limits);
+empty message -> 400/50006; command definitions are validated at sync. A refused callback
+does not acknowledge. Callbacks are judged by their arrival time.
 
 Gateway: HELLO, heartbeat ACK, IDENTIFY (sharded: guild ``(id >> 22) % count == shard``)
 -> READY + GUILD_CREATE, RESUME with replay of missed dispatches, member chunk requests,
 ``fake.reconnect(shard)`` (op 7), ``dispatch_event(event, data, shard_id=)``,
-``wait_until_connected()``, ``wait_for_identify()``, ``wait_for_resume()``.
+``wait_until_connected()``, ``wait_for_identify()``, ``wait_for_resume()``; counters
+``fake.gateway.identifies``/``resumes``/``replayed``. Bot messages are echoed as
+MESSAGE_CREATE/UPDATE/DELETE to shards with the message intents (``message_events=False``
+turns that off). REST answers carry a huge rate-limit bucket (``rate_limit_headers``) so
+discord.py does not serialise requests per route.
+
+Sharded bots: discord.py waits 5 s between IDENTIFYs; override ``before_identify_hook`` in
+tests. ``tests/fakes`` must never be on sys.path itself (this package is named ``discord``).
 """
 
 from ._util import BotDied, DiscordError

@@ -159,14 +159,26 @@ class InteractionHandle:
         return (time.perf_counter() if now is None else now) <= self.token_expires_at
 
     def deadline_missed(self, now: float | None = None) -> bool:
-        """True once the ack deadline passed without an accepted callback."""
+        """Whether a callback arriving at ``now`` is too late (Discord judges by arrival)."""
         if self.acked_at is not None:
             return False
+        now = time.perf_counter() if now is None else now
+        if now - self.dispatched_at <= self.ack_deadline:
+            if self.expired_at is not None:
+                # The timer fired while this in-time request was still being read.
+                self._retract_expiry()
+            return False
         if self.expired_at is None:
-            now = time.perf_counter() if now is None else now
-            if now - self.dispatched_at > self.ack_deadline:
-                self._deadline_passed()
-        return self.expired_at is not None
+            self._deadline_passed()
+        return True
+
+    def _retract_expiry(self) -> None:
+        self.expired_at = None
+        self._fake.violations[:] = [
+            v
+            for v in self._fake.violations
+            if not (v.kind == "ack_timeout" and v.interaction_id == self.id)
+        ]
 
     def _deadline_timer_fired(self) -> None:
         self._deadline_timer = None
