@@ -84,13 +84,28 @@ class SQLiteStore(Store):
             # Several processes may share the file: wait for a lock rather than fail at once.
             # First, so that even switching to WAL (which needs the lock) waits its turn.
             await self._db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
-            await self._db.execute("PRAGMA journal_mode=WAL")
+            await self._enable_wal()
             await self._db.execute("PRAGMA synchronous=NORMAL")
             await self._db.execute("PRAGMA foreign_keys=ON")
             await self._migrate()
         except (aiosqlite.Error, OSError) as exc:
             await self.close()
             raise StoreError(f"could not open the SQLite database at {self.path}: {exc}") from exc
+
+    async def _enable_wal(self) -> None:
+        """Switch to WAL. SQLite answers "database is locked" at once (without the busy
+        handler) when several connections open a new file together, so retry, bounded."""
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        attempt = 0
+        while True:
+            try:
+                await self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except aiosqlite.OperationalError as exc:
+                attempt += 1
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(min(0.2, 0.01 * attempt))
 
     async def close(self) -> None:
         if self._db is not None:

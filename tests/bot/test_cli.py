@@ -80,11 +80,20 @@ def test_doctor_reports_providers_and_database(tmp_path: Path) -> None:
 
 
 async def run_async(tmp_path: Path, *args: str, **env: str) -> tuple[int, str, str]:
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("CANVASBOT_", "RUNWARE_", "DISCORD_"))}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CANVASBOT_", "RUNWARE_", "DISCORD_"))
+    }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", *args, cwd=tmp_path, env={**clean, **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot.cli",
+        *args,
+        cwd=tmp_path,
+        env={**clean, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode is not None
@@ -94,9 +103,20 @@ async def run_async(tmp_path: Path, *args: str, **env: str) -> tuple[int, str, s
 async def test_generate_through_runware_reports_its_cost_and_seeds(tmp_path: Path) -> None:
     async with RunwareFake() as runware:
         code, out, err = await run_async(
-            tmp_path, "generate", "a tram depot in the rain", "--provider", "runware",
-            "--count", "2", "--aspect", "16:9", "--out", "out", "--json",
-            RUNWARE_API_KEY=runware.api_key, RUNWARE_BASE_URL=runware.url,
+            tmp_path,
+            "generate",
+            "a tram depot in the rain",
+            "--provider",
+            "runware",
+            "--count",
+            "2",
+            "--aspect",
+            "16:9",
+            "--out",
+            "out",
+            "--json",
+            RUNWARE_API_KEY=runware.api_key,
+            RUNWARE_BASE_URL=runware.url,
         )
     assert code == 0, err
     summary = json.loads(out)
@@ -111,8 +131,13 @@ async def test_generate_through_runware_reports_its_cost_and_seeds(tmp_path: Pat
 async def test_a_rejected_key_is_one_clear_line_naming_the_variable(tmp_path: Path) -> None:
     async with RunwareFake() as runware:
         code, out, err = await run_async(
-            tmp_path, "generate", "a tram depot", "--out", "out",
-            RUNWARE_API_KEY="rw-wrong-key-0000", RUNWARE_BASE_URL=runware.url,
+            tmp_path,
+            "generate",
+            "a tram depot",
+            "--out",
+            "out",
+            RUNWARE_API_KEY="rw-wrong-key-0000",
+            RUNWARE_BASE_URL=runware.url,
         )
     assert code != 0
     assert "key was rejected" in err

@@ -1191,6 +1191,20 @@ class FakeDiscord:
 
         return await self._message_signal.wait(matches, timeout, "a matching message", now=now)
 
+    async def wait_for_deletion(
+        self, message: FakeMessage | int, *, timeout: float | None = DEFAULT_TIMEOUT
+    ) -> FakeMessage:
+        """Resolves once the message is deleted (by the bot's token or a webhook)."""
+        message_id = message if isinstance(message, int) else message.id
+
+        def deleted(_: object = None) -> FakeMessage | None:
+            msg = self._messages.get(message_id)
+            return msg if msg is not None and msg.deleted else None
+
+        return await self._message_signal.wait(
+            deleted, timeout, f"message {message_id} to be deleted", now=deleted
+        )
+
     def _store_attachment(
         self,
         channel_id: int,
@@ -1362,6 +1376,7 @@ class FakeDiscord:
 
     def _delete_message(self, msg: FakeMessage) -> None:
         msg.deleted = True
+        self._message_signal.notify(msg)
         lst = self._channel_messages.get(msg.channel_id)
         if lst is not None:
             with contextlib.suppress(ValueError):

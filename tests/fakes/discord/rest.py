@@ -554,6 +554,7 @@ class RestApi:
         if (
             original is not None
             and original.is_loading
+            and not original.deleted  # a deleted loading message is gone: followups are new
             and handle.response_type == DEFERRED_CHANNEL_MESSAGE
         ):
             # The first followup after a defer fills the loading message.

@@ -1,0 +1,36 @@
+"""Small readers for what the bot sent, as a member would see it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.fakes.discord import FakeMessage, InteractionHandle
+
+__all__ = ["field", "kind_reply", "result_message"]
+
+
+async def result_message(handle: InteractionHandle) -> FakeMessage:
+    """The finished result: the loading message once it holds the images."""
+    await handle.acknowledged()
+    message = await handle.original_message()
+    assert message.embeds, f"no result: {message.content!r}"
+    return message
+
+
+async def kind_reply(handle: InteractionHandle) -> FakeMessage:
+    """The ephemeral explanation a failed command leaves (immediate, or after a defer)."""
+    callback = await handle.acknowledged()
+    if callback.type == 4 or handle.is_ephemeral:
+        message = await handle.original_message()
+    else:
+        message = await handle.followup(0)
+    assert message.is_ephemeral, "errors are shown only to the person who asked"
+    assert not message.embeds
+    return message
+
+
+def field(embed: dict[str, Any], name: str) -> str:
+    for item in embed.get("fields", []):
+        if item["name"] == name:
+            return str(item["value"])
+    raise AssertionError(f"no field {name!r} in {[f['name'] for f in embed.get('fields', [])]}")
