@@ -19,7 +19,10 @@ from bot.storage import Store, open_store
 from providers.aimlapi import AimlApiProvider
 from providers.base import ImageProvider
 from providers.catalog import Catalog
+from providers.fal import FalProvider
+from providers.gemini import GeminiProvider
 from providers.local import LocalProvider
+from providers.replicate import ReplicateProvider
 from providers.retry import RetryPolicy
 from providers.router import HedgePolicy, Router
 from providers.runcomfy import RunComfyProvider
@@ -32,6 +35,9 @@ PROVIDER_CLASSES: dict[str, type[Any]] = {
     "runware": RunwareProvider,
     "runcomfy": RunComfyProvider,
     "aimlapi": AimlApiProvider,
+    "gemini": GeminiProvider,
+    "fal": FalProvider,
+    "replicate": ReplicateProvider,
 }
 
 
