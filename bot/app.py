@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ import httpx
 
 from bot.metrics import Metrics
 from bot.services.generation import GenerationService
+from bot.services.quotas import QuotaService
 from bot.settings import KNOWN_PROVIDERS, Settings
 from bot.storage import Store, open_store
 from providers.aimlapi import AimlApiProvider
@@ -53,6 +56,7 @@ class App:
     catalog: Catalog
     router: Router
     generation: GenerationService
+    quotas: QuotaService | None = None
 
     @property
     def metrics(self) -> Metrics | None:
@@ -99,7 +103,11 @@ def http_client() -> httpx.AsyncClient:
 
 
 @asynccontextmanager
-async def open_app(settings: Settings, *, providers: list[str] | None = None) -> AsyncIterator[App]:
+async def open_app(
+    settings: Settings, *, providers: list[str] | None = None, charge: bool = True
+) -> AsyncIterator[App]:
+    """Everything the bot needs, opened in order and closed in reverse. `charge=False` (the
+    operator's own CLI runs) skips the quota ledger."""
     try:
         catalog = Catalog.load(settings.models_file)
     except (ValueError, OSError) as exc:
@@ -116,7 +124,9 @@ async def open_app(settings: Settings, *, providers: list[str] | None = None) ->
                 metrics.live.breakers = lambda: [
                     (name, health.breaker.state.value) for name, health in router.health.items()
                 ]
+                quotas = QuotaService(store, settings.quota_limits()) if charge else None
                 generation = GenerationService(
+                    quotas=quotas,
                     metrics=metrics,
                     store=store,
                     router=router,
@@ -125,8 +135,17 @@ async def open_app(settings: Settings, *, providers: list[str] | None = None) ->
                 )
             except KeyError as exc:
                 raise ConfigurationError(f"CANVASBOT_DEFAULT_MODEL: {exc}") from None
+            sweeper = None
+            if quotas is not None:
+                await quotas.release_stale()  # reservations a crashed process left open
+                sweeper = asyncio.create_task(quotas.sweep_forever(), name="quota-sweeper")
+                metrics.live.reservations_open = lambda: float(quotas.open_reservations)
             try:
-                yield App(settings, http, store, catalog, generation.router, generation)
+                yield App(settings, http, store, catalog, generation.router, generation, quotas)
             finally:
+                if sweeper is not None:
+                    sweeper.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await sweeper
                 for provider in built:
                     await provider.aclose()

@@ -65,7 +65,7 @@ async def _generate(args: argparse.Namespace, settings: Settings) -> Outcome:
         model=args.model,
     )
     providers = [args.provider] if args.provider else None
-    async with open_app(settings, providers=providers) as app:
+    async with open_app(settings, providers=providers, charge=False) as app:
         return await app.generation.generate(Requester(user_id=CLI_USER_ID), options)
 
 

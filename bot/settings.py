@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.services.quotas import QuotaLimits
 from providers.local import LocalProvider
 
 __all__ = ["KNOWN_PROVIDERS", "Settings"]
@@ -60,6 +61,18 @@ class Settings(BaseSettings):
     progress_interval_seconds: float = _env("CANVASBOT_PROGRESS_INTERVAL_SECONDS", 3.0, gt=0)
     interaction_token_seconds: float = _env("CANVASBOT_INTERACTION_TOKEN_SECONDS", 900.0, gt=0)
 
+    # Quotas and budgets (UTC days and months); servers can override with /settings quota
+    user_daily_images: int = _env("CANVASBOT_USER_DAILY_IMAGES", 25, ge=0)
+    user_daily_usd: float = _env("CANVASBOT_USER_DAILY_USD", 0.50, ge=0)
+    cooldown_seconds: float = _env("CANVASBOT_COOLDOWN_SECONDS", 5.0, ge=0)
+    max_concurrent_per_user: int = _env("CANVASBOT_MAX_CONCURRENT_PER_USER", 2, ge=0)
+    guild_monthly_usd: float = _env("CANVASBOT_GUILD_MONTHLY_USD", 20.0, ge=0)
+    global_daily_usd: float = _env("CANVASBOT_GLOBAL_DAILY_USD", 10.0, ge=0)
+
+    # Sharding: several processes, each running some shards, sharing one database
+    shard_count: int | None = _env("CANVASBOT_SHARD_COUNT", None, ge=1)
+    shard_ids: str | None = _env("CANVASBOT_SHARD_IDS", None)
+
     # Storage
     database_url: str = _env("CANVASBOT_DATABASE_URL", "sqlite:///./canvasbot.sqlite3")
 
@@ -86,11 +99,47 @@ class Settings(BaseSettings):
     replicate_base_url: str = _env("REPLICATE_BASE_URL", "https://api.replicate.com")
 
     @field_validator(
-        "dev_guild_id", "models_file", "providers", "hedge_after_ms", "metrics_port", mode="before"
+        "dev_guild_id",
+        "models_file",
+        "providers",
+        "hedge_after_ms",
+        "metrics_port",
+        "shard_count",
+        "shard_ids",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    def quota_limits(self) -> QuotaLimits:
+        return QuotaLimits(
+            user_daily_images=self.user_daily_images,
+            user_daily_usd=self.user_daily_usd,
+            cooldown_seconds=self.cooldown_seconds,
+            max_concurrent_per_user=self.max_concurrent_per_user,
+            guild_monthly_usd=self.guild_monthly_usd,
+            global_daily_usd=self.global_daily_usd,
+        )
+
+    def shard_id_list(self) -> list[int] | None:
+        """CANVASBOT_SHARD_IDS ("0,1" or "0-3") as a list; None: every shard in one process."""
+        if not self.shard_ids:
+            return None
+        ids: list[int] = []
+        for part in self.shard_ids.split(","):
+            part = part.strip()
+            if "-" in part:
+                low, high = (int(x) for x in part.split("-", 1))
+                ids.extend(range(low, high + 1))
+            elif part:
+                ids.append(int(part))
+        if self.shard_count is None:
+            raise ValueError("CANVASBOT_SHARD_IDS needs CANVASBOT_SHARD_COUNT")
+        bad = [i for i in ids if not 0 <= i < self.shard_count]
+        if bad:
+            raise ValueError(f"CANVASBOT_SHARD_IDS {bad} are outside 0..{self.shard_count - 1}")
+        return sorted(set(ids))
 
     def provider_key(self, provider: str) -> str | None:
         """The key for `provider`, or None when it is unset or blank."""

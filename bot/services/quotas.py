@@ -252,6 +252,11 @@ class QuotaService:
         self.defaults = defaults or QuotaLimits()
         self.reservation_ttl = reservation_ttl
         self._clock = clock
+        self._open: set[int] = set()  # this process's reservations not yet settled (metrics)
+
+    @property
+    def open_reservations(self) -> int:
+        return len(self._open)
 
     def _now(self, now: datetime | None) -> datetime:
         return as_utc(now if now is not None else self._clock())
@@ -289,6 +294,7 @@ class QuotaService:
         )
         if isinstance(outcome, QuotaRefusal):
             raise QuotaExceeded(outcome)
+        self._open.add(outcome.id)
         return outcome
 
     async def commit(
@@ -300,6 +306,7 @@ class QuotaService:
         now: datetime | None = None,
     ) -> bool:
         """Charge the actual cost (and images delivered, when fewer); False if already settled."""
+        self._open.discard(reservation_id)
         return await self.store.commit_reservation(
             reservation_id, actual_usd, actual_images=images, now=self._now(now)
         )
@@ -308,6 +315,7 @@ class QuotaService:
         self, reservation_id: int, reason: str = "failed", *, now: datetime | None = None
     ) -> bool:
         """Give the reservation back (failed, blocked, cancelled); False if already settled."""
+        self._open.discard(reservation_id)
         return await self.store.release_reservation(reservation_id, reason, now=self._now(now))
 
     @asynccontextmanager

@@ -23,6 +23,10 @@ def bot_settings(fake: FakeDiscord, tmp_path: Path, **env: object) -> Settings:
         "CANVASBOT_DEV_GUILD_ID": fake.guild.id,
         "CANVASBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'canvasbot.sqlite3'}",
         "CANVASBOT_PROVIDERS": "local",
+        # The ledger is on; tests that are not about limits should not meet them.
+        "CANVASBOT_COOLDOWN_SECONDS": 0,
+        "CANVASBOT_MAX_CONCURRENT_PER_USER": 20,
+        "CANVASBOT_USER_DAILY_IMAGES": 500,
     }
     values.update(env)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
