@@ -18,4 +18,8 @@ RUN pip install --no-cache-dir /wheels/* && rm -rf /wheels
 USER canvasbot
 WORKDIR /home/canvasbot
 VOLUME ["/data"]
+# Healthy when the database opens and the configuration is sound (`canvasbot doctor`).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 \
+    CMD ["canvasbot", "doctor", "--quiet"]
+STOPSIGNAL SIGTERM
 CMD ["python", "-m", "bot"]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import io
 import json
 import sys
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -15,6 +18,7 @@ from bot.app import ConfigurationError, open_app
 from bot.logs import configure_logging
 from bot.services.errors import GenerationFailed, UserFacingError
 from bot.services.generation import GenerationOptions, Outcome, Requester
+from bot.services.quotas import QuotaService, UsageRow, write_usage_csv
 from bot.settings import KNOWN_PROVIDERS, Settings
 from bot.storage import StoreError, open_store
 from providers.base import Aspect
@@ -133,7 +137,10 @@ async def _doctor(settings: Settings) -> int:
     return 0 if ok else 1
 
 
-def cmd_doctor(_: argparse.Namespace) -> int:
+def cmd_doctor(args: argparse.Namespace) -> int:
+    if args.quiet:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return asyncio.run(_doctor(_load_settings()))
     return asyncio.run(_doctor(_load_settings()))
 
 
@@ -151,6 +158,29 @@ def cmd_migrate(_: argparse.Namespace) -> int:
         return _fail(str(exc), 2)
 
 
+async def _usage(settings: Settings, since: date, guild: int | None) -> list[UsageRow]:
+    async with open_store(settings.database_url) as store:
+        return await QuotaService(store, settings.quota_limits()).export(since, guild)
+
+
+def cmd_usage(args: argparse.Namespace) -> int:
+    try:
+        since = date.fromisoformat(args.since)
+    except ValueError:
+        return _fail(f"--since takes a date like 2026-11-01, not {args.since!r}", 2)
+    try:
+        rows = asyncio.run(_usage(_load_settings(), since, args.guild))
+    except StoreError as exc:
+        return _fail(str(exc), 2)
+    if args.csv:
+        write_usage_csv(rows, sys.stdout)
+        return 0
+    total = sum(row.actual_usd or 0.0 for row in rows if row.status == "committed")
+    images = sum(row.actual_images or row.images for row in rows if row.status == "committed")
+    print(f"{len(rows)} ledger rows since {since}: {images} images charged, ${total:.4f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="canvasbot", description=__doc__)
     sub = parser.add_subparsers(dest="command")
@@ -166,8 +196,15 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", required=True, help="folder to write the images to")
     gen.add_argument("--json", action="store_true", help="print a JSON summary")
     gen.set_defaults(func=cmd_generate)
-    sub.add_parser("doctor", help="check the configuration").set_defaults(func=cmd_doctor)
+    doctor = sub.add_parser("doctor", help="check the configuration")
+    doctor.add_argument("--quiet", action="store_true", help="only the exit code (health checks)")
+    doctor.set_defaults(func=cmd_doctor)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    usage = sub.add_parser("usage", help="export the quota ledger")
+    usage.add_argument("--since", required=True, help="first UTC day, e.g. 2026-11-01")
+    usage.add_argument("--guild", type=int, help="only this server")
+    usage.add_argument("--csv", action="store_true", help="one CSV line per ledger row")
+    usage.set_defaults(func=cmd_usage)
     return parser
 
 

@@ -13,7 +13,9 @@ from discord.ext import commands
 from bot.app import App
 from bot.cogs.delivery import NO_MENTIONS, RESTARTING, UNEXPECTED, Delivery, send_error
 from bot.cogs.generate import GenerationCog
+from bot.cogs.quota import QuotaCog
 from bot.cogs.results import ResultsCog
+from bot.cogs.settings_group import settings_group
 from bot.settings import Settings
 from bot.ui.views import ResultButton
 
@@ -30,7 +32,7 @@ def point_discord_at(settings: Settings) -> None:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
 
 
-class CanvasTree(app_commands.CommandTree["CanvasBot"]):
+class CanvasTree(app_commands.CommandTree["CanvasBot"]):  # type: ignore[type-var]
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         """While shutting down, new commands get a kind word instead of a half-done job."""
         if self.client.delivery.accepting:
@@ -39,7 +41,9 @@ class CanvasTree(app_commands.CommandTree["CanvasBot"]):
         return False
 
 
-class CanvasBot(commands.Bot):
+class CanvasBot(commands.AutoShardedBot):
+    """Auto-sharded: one process runs every shard, or the CANVASBOT_SHARD_IDS it is given."""
+
     def __init__(self, app: App, **options: Any) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
@@ -62,6 +66,9 @@ class CanvasBot(commands.Bot):
             token_window_s=settings.interaction_token_seconds,
         )
         await self.add_cog(GenerationCog(self.app.generation, self.app.catalog, delivery))
+        if self.app.quotas is not None:
+            await self.add_cog(QuotaCog(self.app.quotas, delivery))
+        self.tree.add_command(settings_group)
         results = ResultsCog(self, self.app.generation, delivery)
         await self.add_cog(results)
         self.result_actions = results

@@ -20,6 +20,17 @@ __all__ = ["run_bot"]
 log = logging.getLogger(__name__)
 
 
+def shard_options(settings: Settings) -> dict[str, object]:
+    """CANVASBOT_SHARD_COUNT / CANVASBOT_SHARD_IDS for discord.py; empty: Discord decides."""
+    options: dict[str, object] = {}
+    if settings.shard_count:
+        options["shard_count"] = settings.shard_count
+    ids = settings.shard_id_list()
+    if ids is not None:
+        options["shard_ids"] = ids
+    return options
+
+
 async def run_bot(settings: Settings) -> None:
     assert settings.discord_token is not None
     point_discord_at(settings)
@@ -27,7 +38,7 @@ async def run_bot(settings: Settings) -> None:
         if settings.metrics_port and app.metrics is not None:
             app.metrics.serve(settings.metrics_port)
             log.info("metrics on :%d/metrics", settings.metrics_port)
-        bot = CanvasBot(app)
+        bot = CanvasBot(app, **shard_options(settings))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

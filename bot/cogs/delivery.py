@@ -53,6 +53,7 @@ def requester_of(interaction: discord.Interaction[Any]) -> Requester:
         guild_id=interaction.guild_id,
         channel_id=interaction.channel_id,
         interaction_id=interaction.id,
+        role_ids=tuple(role.id for role in getattr(interaction.user, "roles", ())),
     )
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from PIL import Image
@@ -144,3 +147,28 @@ async def test_a_rejected_key_is_one_clear_line_naming_the_variable(tmp_path: Pa
     assert "RUNWARE_API_KEY" in err
     assert err.strip().count("\n") == 0
     assert "rw-wrong-key-0000" not in out + err
+
+
+async def test_usage_exports_the_ledger_as_csv(tmp_path: Path) -> None:
+    from bot.services.quotas import QuotaService
+    from bot.storage import open_store
+
+    url = f"sqlite:///{tmp_path / 'canvasbot.sqlite3'}"
+    async with open_store(url) as store:
+        quotas = QuotaService(store)
+        kept = await quotas.reserve(11, 77, (), images=2, est_usd=0.04)
+        await quotas.commit(kept.id, 0.04)
+        dropped = await quotas.reserve(12, 88, (), images=1, est_usd=0.02)
+        await quotas.release(dropped.id, "failed")
+    today = datetime.now(UTC).date().isoformat()
+    code, out, err = await run_async(tmp_path, "usage", "--since", today, "--csv",
+                                     CANVASBOT_DATABASE_URL=url)
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["user_id"], r["status"]) for r in rows] == [("11", "committed"), ("12", "released")]
+    code, out, _ = await run_async(tmp_path, "usage", "--since", today, "--guild", "77", "--csv",
+                                   CANVASBOT_DATABASE_URL=url)
+    assert [r["user_id"] for r in csv.DictReader(io.StringIO(out))] == ["11"]
+    code, _, err = await run_async(tmp_path, "usage", "--since", "last week")
+    assert code == 2
+    assert "--since" in err

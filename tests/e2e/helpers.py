@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tests.fakes.discord import FakeMessage, InteractionHandle
 
-__all__ = ["field", "kind_reply", "result_message"]
+__all__ = ["answer", "field", "kind_reply", "result_message"]
+
+
+async def answer(handle: InteractionHandle) -> FakeMessage:
+    """Whatever the bot finally showed: the filled loading message, or (when it deleted the
+    loading message to answer privately) its followup."""
+    await handle.acknowledged()
+    waits = {asyncio.ensure_future(handle.original_message()),
+             asyncio.ensure_future(handle.followup(0))}
+    done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for wait in pending:
+        wait.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    return done.pop().result()
 
 
 async def result_message(handle: InteractionHandle) -> FakeMessage:

@@ -111,7 +111,14 @@ async def _wait_started(
 
 async def _all_guilds_cached(bot: discord.Client, fake: FakeDiscord) -> None:
     """With a tiny guild_ready_timeout, GUILD_CREATEs may land after on_ready: wait for them."""
-    expected = {gid for s in fake.gateway.shards.values() for gid in s.guild_ids}
+    # Only this bot's shards: several bots (one per shard set) may share the fake.
+    own = getattr(bot, "shard_ids", None)
+    expected = {
+        gid
+        for shard_id, session in fake.gateway.shards.items()
+        if own is None or shard_id in own
+        for gid in session.guild_ids
+    }
     while True:
         missing = [gid for gid in expected if bot.get_guild(gid) is None]
         if not missing:
