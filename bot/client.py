@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import discord
@@ -17,6 +18,7 @@ from bot.cogs.quota import QuotaCog
 from bot.cogs.results import ResultsCog
 from bot.cogs.settings_group import settings_group
 from bot.settings import Settings
+from bot.ui.history import HistoryPageButton
 from bot.ui.views import ResultButton
 
 __all__ = ["CanvasBot", "point_discord_at"]
@@ -57,6 +59,8 @@ class CanvasBot(commands.AutoShardedBot):
         )
         self.app = app
         self.commands_synced = False
+        self._recovered = False
+        self._started_at = datetime.now(UTC)
 
     async def setup_hook(self) -> None:
         settings = self.app.settings
@@ -72,7 +76,7 @@ class CanvasBot(commands.AutoShardedBot):
         results = ResultsCog(self, self.app.generation, delivery)
         await self.add_cog(results)
         self.result_actions = results
-        self.add_dynamic_items(ResultButton)
+        self.add_dynamic_items(ResultButton, HistoryPageButton)
         self.tree.on_error = self.on_app_command_error
         await self.sync_commands()
 
@@ -96,6 +100,36 @@ class CanvasBot(commands.AutoShardedBot):
 
     async def on_ready(self) -> None:
         log.info("ready as %s in %d servers", self.user, len(self.guilds))
+        if not self._recovered:
+            self._recovered = True
+            await self.recover_interrupted()
+
+    def owns_guild(self, guild_id: int | None) -> bool:
+        """Whether this process runs the shard of `guild_id` (DMs go to shard 0)."""
+        count = self.shard_count or 1
+        shard = 0 if guild_id is None else (guild_id >> 22) % count
+        return self.shard_ids is None or shard in self.shard_ids
+
+    async def recover_interrupted(self) -> None:
+        """Generations a previous run of this process left in flight: marked interrupted,
+        refunded, and their requesters told in the channel (pinging nobody)."""
+        records = await self.app.generation.recover_interrupted(
+            self.owns_guild, started_before=self._started_at
+        )
+        for record in records:
+            if record.channel_id is None:
+                continue
+            try:
+                channel = self.get_channel(record.channel_id) or await self.fetch_channel(
+                    record.channel_id
+                )
+                await channel.send(  # type: ignore[union-attr]
+                    f"<@{record.user_id}>, your image #{record.id} was interrupted by a "
+                    "restart. Nothing was charged; please try again.",
+                    allowed_mentions=NO_MENTIONS,
+                )
+            except discord.HTTPException:
+                log.warning("could not tell %s about interrupted #%s", record.user_id, record.id)
 
     async def on_app_command_error(
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError

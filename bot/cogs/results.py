@@ -17,6 +17,7 @@ from bot.cogs.delivery import NO_MENTIONS, RESTARTING, Delivery, requester_of, s
 from bot.services.errors import UserFacingError
 from bot.services.generation import GenerationRecord, GenerationService
 from bot.ui.embeds import render_info
+from bot.ui.history import HISTORY_PER_PAGE, history_view, render_history
 from bot.ui.modals import EditPromptModal, ReseedModal
 from providers.base import MAX_SEED
 
@@ -129,6 +130,32 @@ class ResultsCog(commands.Cog, name="Results"):
         with contextlib.suppress(discord.NotFound):
             await interaction.delete_original_response()
         log.info("result %s deleted by %s", generation_id, interaction.user.id)
+
+    # -- history -----------------------------------------------------------------------------
+
+    @app_commands.command(name="history", description="Your recent images (only you see this).")
+    async def history(self, interaction: discord.Interaction[Any]) -> None:
+        await self.delivery.acknowledge(interaction, ephemeral=True)
+        await self._show_history(interaction, interaction.user.id, 0)
+
+    async def on_history_page(
+        self, interaction: discord.Interaction[Any], user_id: int, page: int
+    ) -> None:
+        if user_id != interaction.user.id:
+            await send_error(interaction, "That history belongs to someone else. Try `/history`.")
+            return
+        await interaction.response.defer()  # update the page in place
+        await self._show_history(interaction, user_id, page)
+
+    async def _show_history(
+        self, interaction: discord.Interaction[Any], user_id: int, page: int
+    ) -> None:
+        records = await self.service.history(user_id, page=page, per_page=HISTORY_PER_PAGE)
+        has_more = len(records) > HISTORY_PER_PAGE
+        view = history_view(user_id, page, has_more)
+        await interaction.edit_original_response(
+            embed=render_history(records, page), view=view, allowed_mentions=NO_MENTIONS
+        )
 
     # -- context menus ------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 from bot.metrics import Metrics
 from bot.services.errors import (
@@ -476,6 +477,32 @@ class GenerationService:
         prepared = self.prepare_from(source, prompt=prompt, seed=seed, private=False)
         return await self.run(
             requester, prepared, kind="edit", parent_id=source.id, on_provider=on_provider
+        )
+
+    async def recover_interrupted(
+        self, owns_guild: Callable[[int | None], bool], *, started_before: datetime | None = None
+    ) -> list[GenerationRecord]:
+        """After a restart: generations that were in flight (in the servers this process
+        serves) are marked interrupted and their reservations released. Returns the ones this
+        call interrupted, so their requesters can be told nothing was charged."""
+        now = datetime.now(UTC)
+        interrupted = []
+        for record in await self.store.pending_generations(started_before or now):
+            if not owns_guild(record.guild_id):
+                continue  # another shard process owns it, and may still be running it
+            if await self.store.interrupt_generation(record.id, now=now):
+                await self.store.release_reservations_for(record.id, "interrupted", now=now)
+                interrupted.append(record)
+        if interrupted:
+            log.warning(
+                "%d generation(s) were interrupted by a restart; nothing was charged",
+                len(interrupted),
+            )
+        return interrupted
+
+    async def history(self, user_id: int, *, page: int, per_page: int) -> list[GenerationRecord]:
+        return await self.store.recent_generations(
+            user_id, limit=per_page + 1, offset=page * per_page
         )
 
     async def record_message(self, generation_id: int, message_id: int) -> None:

@@ -89,6 +89,26 @@ class Store(ABC):
     @abstractmethod
     async def generation_by_message(self, message_id: int) -> GenerationRecord | None: ...
 
+    @abstractmethod
+    async def recent_generations(
+        self, user_id: int, *, limit: int, offset: int = 0
+    ) -> list[GenerationRecord]:
+        """The user's generations, newest first (for /history)."""
+
+    @abstractmethod
+    async def pending_generations(self, started_before: datetime) -> list[GenerationRecord]:
+        """Generations still marked pending that started before the moment (after a crash)."""
+
+    @abstractmethod
+    async def interrupt_generation(self, generation_id: int, *, now: datetime) -> bool:
+        """Pending → interrupted; False if it had already finished (another process won)."""
+
+    @abstractmethod
+    async def release_reservations_for(
+        self, generation_id: int, reason: str, *, now: datetime
+    ) -> int:
+        """Release the generation's open reservations; how many."""
+
     # --- the quota ledger (rules in bot/storage/ledger.py) ------------------------------------
 
     @abstractmethod

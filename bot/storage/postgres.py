@@ -223,6 +223,48 @@ class PostgresStore(Store):
             "SELECT * FROM generations WHERE message_id=$1 ORDER BY id DESC LIMIT 1", message_id
         )
 
+    async def recent_generations(
+        self, user_id: int, *, limit: int, offset: int = 0
+    ) -> list[GenerationRecord]:
+        rows = await self.pool.fetch(
+            "SELECT * FROM generations WHERE user_id=$1 ORDER BY id DESC LIMIT $2 OFFSET $3",
+            user_id,
+            limit,
+            offset,
+        )
+        return [_record(row) for row in rows]
+
+    async def pending_generations(self, started_before: datetime) -> list[GenerationRecord]:
+        rows = await self.pool.fetch(
+            "SELECT * FROM generations WHERE status=$1 AND created_at < $2 ORDER BY id",
+            GenerationStatus.PENDING.value,
+            as_utc(started_before),
+        )
+        return [_record(row) for row in rows]
+
+    async def interrupt_generation(self, generation_id: int, *, now: datetime) -> bool:
+        row = await self.pool.fetchrow(
+            "UPDATE generations SET status=$1, error='interrupted by a restart', finished_at=$2"
+            " WHERE id=$3 AND status=$4 RETURNING id",
+            GenerationStatus.INTERRUPTED.value,
+            as_utc(now),
+            generation_id,
+            GenerationStatus.PENDING.value,
+        )
+        return row is not None
+
+    async def release_reservations_for(
+        self, generation_id: int, reason: str, *, now: datetime
+    ) -> int:
+        rows = await self.pool.fetch(
+            "UPDATE quota_reservations SET status='released', release_reason=$1, settled_at=$2"
+            " WHERE generation_id=$3 AND status='reserved' RETURNING id",
+            reason,
+            as_utc(now),
+            generation_id,
+        )
+        return len(rows)
+
     async def _one(self, sql: str, *args: Any) -> GenerationRecord | None:
         row = await self.pool.fetchrow(sql, *args)
         return _record(row) if row is not None else None

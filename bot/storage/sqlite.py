@@ -262,6 +262,44 @@ class SQLiteStore(Store):
             "SELECT * FROM generations WHERE message_id=? ORDER BY id DESC LIMIT 1", (message_id,)
         )
 
+    async def recent_generations(
+        self, user_id: int, *, limit: int, offset: int = 0
+    ) -> list[GenerationRecord]:
+        rows = await self._fetchall(
+            "SELECT * FROM generations WHERE user_id=? ORDER BY id DESC LIMIT ? OFFSET ?",
+            (user_id, limit, offset),
+        )
+        return [_record(row) for row in rows]
+
+    async def pending_generations(self, started_before: datetime) -> list[GenerationRecord]:
+        rows = await self._fetchall(
+            "SELECT * FROM generations WHERE status=? AND created_at < ? ORDER BY id",
+            (GenerationStatus.PENDING, as_utc(started_before).timestamp()),
+        )
+        return [_record(row) for row in rows]
+
+    async def interrupt_generation(self, generation_id: int, *, now: datetime) -> bool:
+        changed = await self._execute(
+            "UPDATE generations SET status=?, error='interrupted by a restart', finished_at=?"
+            " WHERE id=? AND status=?",
+            (
+                GenerationStatus.INTERRUPTED,
+                as_utc(now).timestamp(),
+                generation_id,
+                GenerationStatus.PENDING,
+            ),
+        )
+        return changed == 1
+
+    async def release_reservations_for(
+        self, generation_id: int, reason: str, *, now: datetime
+    ) -> int:
+        return await self._execute(
+            "UPDATE quota_reservations SET status='released', release_reason=?, settled_at=?"
+            " WHERE generation_id=? AND status='reserved'",
+            (reason, as_utc(now).timestamp(), generation_id),
+        )
+
     async def _one(self, sql: str, params: tuple[Any, ...]) -> GenerationRecord | None:
         row = await self._fetchone(sql, params)
         return _record(row) if row is not None else None

@@ -195,3 +195,28 @@ async def test_a_result_after_the_token_window_goes_to_the_channel_pinging_nobod
     assert posted.allowed_mentions.get("parse") == []
     assert posted.button("Vary") is not None
     assert not fake.mention_leaks
+
+
+async def test_history_pages_through_the_callers_generations(
+    fake: FakeDiscord, canvasbot: BotFactory
+) -> None:
+    stranger = fake.add_member(fake.guild, name="stranger")
+    async with canvasbot():
+        made = [await generate(fake, f"picture number {i}", seed=100 + i) for i in range(7)]
+        handle = await fake.slash("history")
+        await handle.acknowledged()
+        page = await handle.original_message()
+        assert page.is_ephemeral
+        names = [f["name"] for f in page.embeds[0]["fields"]]
+        assert names[0].startswith("#7")
+        assert len(names) == 5
+        assert "seeds 106" in page.embeds[0]["fields"][0]["value"]
+        assert f"/{made[-1].id})" in page.embeds[0]["fields"][0]["value"]  # a link to it
+        older = page.button("Older")
+        refused = await kind_reply(await fake.click(page, older["custom_id"], user=stranger))
+        assert "someone else" in refused.content
+        click = await fake.click(page, older["custom_id"])
+        edit = await click.edit(0)
+        fields = edit.payload["embeds"][0]["fields"]
+        assert [f["name"][:2] for f in fields] == ["#2", "#1"]
+    fake.assert_clean()

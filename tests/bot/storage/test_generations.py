@@ -99,3 +99,43 @@ async def test_latest_and_by_message(store: Store) -> None:
     assert by_message is not None
     assert (by_message.id, by_message.message_id) == (first.id, 555)
     assert await store.generation_by_message(556) is None
+
+
+async def test_recent_generations_page_newest_first(store: Store) -> None:
+    ids = [(await store.create_generation(new(prompt=f"prompt {i}"))).id for i in range(7)]
+    await store.create_generation(new(user_id=2))
+    first = await store.recent_generations(1, limit=3)
+    second = await store.recent_generations(1, limit=3, offset=3)
+    assert [r.id for r in first] == ids[::-1][:3]
+    assert [r.id for r in second] == ids[::-1][3:6]
+
+
+async def test_interrupting_pending_generations_after_a_crash(store: Store) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from bot.storage.models import EffectiveLimits, ReservationRequest
+
+    running = await store.create_generation(new())
+    finished = await store.create_generation(new())
+    await store.complete_generation(
+        finished.id, provider="local", model_id="m", seeds=[1], cost_usd=0.0,
+        cost_source="reported", provider_latency_ms=1.0, total_latency_ms=2.0,
+    )
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    unlimited = EffectiveLimits(None, None, None, None, None, None)
+    held = await store.reserve(ReservationRequest(1, 10, 2, 0.04, running.id), unlimited,
+                               now=now)
+    pending = await store.pending_generations(now)
+    assert [r.id for r in pending] == [running.id]
+    assert await store.pending_generations(running.created_at) == []  # only older ones
+    assert await store.interrupt_generation(running.id, now=now) is True
+    assert await store.interrupt_generation(running.id, now=now) is False  # once only
+    assert await store.interrupt_generation(finished.id, now=now) is False
+    assert await store.release_reservations_for(running.id, "interrupted", now=now) == 1
+    assert await store.release_reservations_for(running.id, "interrupted", now=now) == 0
+    record = await store.get_generation(running.id)
+    assert record is not None
+    assert record.status is GenerationStatus.INTERRUPTED
+    reservation = await store.get_reservation(held.id)  # type: ignore[union-attr]
+    assert reservation is not None
+    assert reservation.status == "released"
