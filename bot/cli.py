@@ -200,7 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
         "providers", help="the configured providers, their models, and their recent record"
     )
     providers.add_argument(
-        "--since", type=_hours, default=24.0, metavar="HOURS", help="figures for this many hours"
+        "--since",
+        type=_hours,
+        default=24.0,
+        metavar="HOURS",
+        help="figures for the last HOURS (24)",
     )
     providers.add_argument("--json", action="store_true", help="print the report as JSON")
     providers.set_defaults(func=cmd_providers)
