@@ -1,4 +1,5 @@
-"""The `canvasbot` command: run the bot, generate offline, check the set-up, migrate."""
+"""The `canvasbot` command: run the bot, generate offline, check the set-up, migrate, and show
+the providers with their recent record."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from bot.services.quotas import QuotaService, UsageRow, write_usage_csv
 from bot.settings import KNOWN_PROVIDERS, Settings
 from bot.storage import StoreError, open_store
 from providers.base import Aspect
+from providers.catalog import Catalog
 
 __all__ = ["main"]
 
@@ -181,6 +183,32 @@ def cmd_usage(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_providers(args: argparse.Namespace) -> int:
+    from bot.provider_report import build_report, render_text
+
+    settings = _load_settings()
+    try:
+        catalog = Catalog.load(settings.models_file)
+    except (ValueError, OSError) as exc:
+        return _fail(f"CANVASBOT_MODELS_FILE: {exc}", 2)
+    try:
+        report = asyncio.run(build_report(settings, catalog, hours=args.since))
+    except ValueError as exc:
+        return _fail(str(exc), 2)
+    print(json.dumps(report, indent=2) if args.json else render_text(report))
+    return 1 if report["database_error"] else 0
+
+
+def _hours(text: str) -> float:
+    try:
+        hours = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of hours: {text!r}") from None
+    if not 0 < hours <= 24 * 366:
+        raise argparse.ArgumentTypeError("hours must be more than 0 and at most a year")
+    return hours
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="canvasbot", description=__doc__)
     sub = parser.add_subparsers(dest="command")
@@ -205,6 +233,18 @@ def build_parser() -> argparse.ArgumentParser:
     usage.add_argument("--guild", type=int, help="only this server")
     usage.add_argument("--csv", action="store_true", help="one CSV line per ledger row")
     usage.set_defaults(func=cmd_usage)
+    providers = sub.add_parser(
+        "providers", help="the configured providers, their models, and their recent record"
+    )
+    providers.add_argument(
+        "--since",
+        type=_hours,
+        default=24.0,
+        metavar="HOURS",
+        help="figures for the last HOURS (24)",
+    )
+    providers.add_argument("--json", action="store_true", help="print the report as JSON")
+    providers.set_defaults(func=cmd_providers)
     return parser
 
 

@@ -46,6 +46,7 @@ class Attempt:
     model: str = ""
     latency_ms: float | None = None
     cost_usd: float | None = None  # what a cancelled hedge may still have cost
+    error: str = ""  # the error's class name when it failed (ContentBlocked, RateLimited, …)
 
 
 class NoProviderAvailable(ProviderError):
@@ -253,7 +254,16 @@ class Router:
                     detail = (
                         "model unavailable: " if isinstance(error, ModelUnavailable) else ""
                     ) + str(error)
-                    attempts.append(Attempt(provider.name, "failed", detail, model.key, latency))
+                    attempts.append(
+                        Attempt(
+                            provider.name,
+                            "failed",
+                            detail,
+                            model.key,
+                            latency,
+                            error=type(error).__name__,
+                        )
+                    )
                     if isinstance(error, NEVER_FAIL_OVER):
                         await cancel_running()
                         error.attempts = tuple(attempts)  # type: ignore[attr-defined]

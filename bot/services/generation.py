@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 from bot.metrics import Metrics
@@ -310,6 +310,7 @@ class GenerationService:
                 error=str(exc)[:500],
                 provider=exc.provider or None,
                 total_latency_ms=(time.perf_counter() - started) * 1000,
+                attempts=[asdict(a) for a in getattr(exc, "attempts", ())],
             )
             log.info(
                 "generation %s %s: %s",
@@ -360,6 +361,7 @@ class GenerationService:
     ) -> GenerationRecord:
         result = routed.result
         seeds = tuple(image.seed for image in result.images)
+        attempts = tuple(asdict(attempt) for attempt in routed.attempts)
         await self.store.complete_generation(
             record.id,
             provider=result.provider,
@@ -369,6 +371,8 @@ class GenerationService:
             cost_source=result.cost_source,
             provider_latency_ms=result.latency_ms,
             total_latency_ms=total_ms,
+            hedge_cost_usd=routed.hedge_cost_usd,
+            attempts=attempts,
         )
         return replace(
             record,
@@ -380,6 +384,8 @@ class GenerationService:
             cost_source=result.cost_source,
             provider_latency_ms=result.latency_ms,
             total_latency_ms=total_ms,
+            hedge_cost_usd=routed.hedge_cost_usd,
+            attempts=attempts,
         )
 
     def _observe(

@@ -7,9 +7,10 @@ from the URL. Methods are small and intention-named; each is one statement or on
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from types import TracebackType
+from typing import Any
 
 from bot.storage.ledger import DEFAULT_RESERVATION_TTL
 from bot.storage.models import (
@@ -18,6 +19,7 @@ from bot.storage.models import (
     GenerationStatus,
     GuildStats,
     NewGeneration,
+    ProviderStats,
     QuotaOverrides,
     QuotaRefusal,
     QuotaReset,
@@ -63,7 +65,11 @@ class Store(ABC):
         cost_source: str,
         provider_latency_ms: float,
         total_latency_ms: float,
-    ) -> None: ...
+        hedge_cost_usd: float = 0.0,
+        attempts: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        """Record the result. `hedge_cost_usd` is the estimated cost of hedges cancelled for it
+        (never charged to the user); `attempts` how each provider call went (JSON-able dicts)."""
 
     @abstractmethod
     async def fail_generation(
@@ -74,7 +80,9 @@ class Store(ABC):
         error: str,
         provider: str | None = None,
         total_latency_ms: float | None = None,
-    ) -> None: ...
+        attempts: Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Record a failure; `attempts`, when given, replaces the recorded ones."""
 
     @abstractmethod
     async def set_message(self, generation_id: int, message_id: int) -> None: ...
@@ -108,6 +116,12 @@ class Store(ABC):
         self, generation_id: int, reason: str, *, now: datetime
     ) -> int:
         """Release the generation's open reservations; how many."""
+
+    @abstractmethod
+    async def provider_stats(self, since: datetime) -> list[ProviderStats]:
+        """Per provider, from the generations created at or after `since`: calls, successes,
+        failures, refusals, cancelled hedges, p50/p90 latency of successes, spend (see
+        bot/storage/stats.py)."""
 
     # --- the quota ledger (rules in bot/storage/ledger.py) ------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 __all__ = [
     "MICROS_PER_USD",
@@ -15,6 +16,7 @@ __all__ = [
     "GuildStats",
     "LimitName",
     "NewGeneration",
+    "ProviderStats",
     "ProviderTotal",
     "QuotaOverrides",
     "QuotaRefusal",
@@ -87,6 +89,40 @@ class GenerationRecord:
     total_latency_ms: float | None = None
     finished_at: datetime | None = None
     message_id: int | None = None
+    # Estimated cost of the hedges cancelled for it (recorded, never charged); None before 0003.
+    hedge_cost_usd: float | None = None
+    # Every provider attempt: {"provider", "outcome", "detail", "model", "latency_ms",
+    # "cost_usd", "error"} (outcome: succeeded | failed | skipped | hedged | cancelled).
+    attempts: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderStats:
+    """One provider's recent record, from the generations table (what `canvasbot providers` shows).
+
+    `requests` counts calls sent: successes, failures, refusals and cancelled calls. `failures` are
+    the provider's own faults (errors, timeouts, rate limits, retired models); `refused` are
+    prompts or options it refused (ContentBlocked, InvalidRequest), which say nothing about its
+    health and are left out of the error rate. Latencies are of successful calls; `spend_usd` is
+    what was charged for its results, `hedge_spend_usd` the estimated cost of its cancelled hedges.
+    """
+
+    provider: str
+    requests: int = 0
+    successes: int = 0
+    failures: int = 0
+    refused: int = 0
+    cancelled: int = 0
+    p50_ms: float | None = None
+    p90_ms: float | None = None
+    spend_usd: float = 0.0
+    hedge_spend_usd: float = 0.0
+
+    @property
+    def error_rate(self) -> float | None:
+        """Failures among the calls that finished with a verdict; None when there were none."""
+        judged = self.successes + self.failures
+        return self.failures / judged if judged else None
 
 
 # --- The quota ledger -------------------------------------------------------------------------

@@ -28,7 +28,7 @@ Concurrency, and why one advisory lock:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -44,6 +44,7 @@ from bot.storage.models import (
     GenerationStatus,
     GuildStats,
     NewGeneration,
+    ProviderStats,
     ProviderTotal,
     QuotaOverrides,
     QuotaRefusal,
@@ -58,6 +59,7 @@ from bot.storage.models import (
     micros_to_usd,
     usd_to_micros,
 )
+from bot.storage.stats import GenerationFacts, provider_stats
 
 __all__ = ["PostgresStore"]
 
@@ -168,11 +170,13 @@ class PostgresStore(Store):
         cost_source: str,
         provider_latency_ms: float,
         total_latency_ms: float,
+        hedge_cost_usd: float = 0.0,
+        attempts: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         await self.pool.execute(
             "UPDATE generations SET status=$1, provider=$2, model_id=$3, seeds=$4, cost_usd=$5,"
-            " cost_source=$6, provider_latency_ms=$7, total_latency_ms=$8, finished_at=now()"
-            " WHERE id=$9",
+            " cost_source=$6, provider_latency_ms=$7, total_latency_ms=$8, finished_at=now(),"
+            " hedge_cost_usd=$9, attempts=$10 WHERE id=$11",
             GenerationStatus.SUCCEEDED.value,
             provider,
             model_id,
@@ -181,6 +185,8 @@ class PostgresStore(Store):
             cost_source,
             provider_latency_ms,
             total_latency_ms,
+            hedge_cost_usd,
+            [dict(attempt) for attempt in attempts],
             generation_id,
         )
 
@@ -192,14 +198,17 @@ class PostgresStore(Store):
         error: str,
         provider: str | None = None,
         total_latency_ms: float | None = None,
+        attempts: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         await self.pool.execute(
             "UPDATE generations SET status=$1, error=$2, provider=COALESCE($3, provider),"
-            " total_latency_ms=$4, finished_at=now() WHERE id=$5",
+            " total_latency_ms=$4, finished_at=now(), attempts=COALESCE($5, attempts)"
+            " WHERE id=$6",
             GenerationStatus(status).value,
             error,
             provider,
             total_latency_ms,
+            None if attempts is None else [dict(attempt) for attempt in attempts],
             generation_id,
         )
 
@@ -268,6 +277,23 @@ class PostgresStore(Store):
     async def _one(self, sql: str, *args: Any) -> GenerationRecord | None:
         row = await self.pool.fetchrow(sql, *args)
         return _record(row) if row is not None else None
+
+    async def provider_stats(self, since: datetime) -> list[ProviderStats]:
+        rows = await self.pool.fetch(
+            "SELECT provider, status, attempts, provider_latency_ms, cost_usd FROM generations"
+            " WHERE created_at >= $1",
+            as_utc(since),
+        )
+        return provider_stats(
+            GenerationFacts(
+                provider=row["provider"],
+                status=row["status"],
+                attempts=row["attempts"] or [],
+                provider_latency_ms=row["provider_latency_ms"],
+                cost_usd=row["cost_usd"],
+            )
+            for row in rows
+        )
 
     # --- the quota ledger -----------------------------------------------------------------------
 
@@ -608,6 +634,8 @@ def _record(row: asyncpg.Record) -> GenerationRecord:
         created_at=row["created_at"],
         finished_at=row["finished_at"],
         message_id=row["message_id"],
+        hedge_cost_usd=row["hedge_cost_usd"],
+        attempts=tuple(row["attempts"] or ()),
     )
 
 

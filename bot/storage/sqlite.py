@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -31,6 +31,7 @@ from bot.storage.models import (
     GenerationStatus,
     GuildStats,
     NewGeneration,
+    ProviderStats,
     ProviderTotal,
     QuotaOverrides,
     QuotaRefusal,
@@ -45,6 +46,7 @@ from bot.storage.models import (
     micros_to_usd,
     usd_to_micros,
 )
+from bot.storage.stats import GenerationFacts, provider_stats
 
 __all__ = ["SQLiteStore", "sqlite_path_from_url"]
 
@@ -209,11 +211,13 @@ class SQLiteStore(Store):
         cost_source: str,
         provider_latency_ms: float,
         total_latency_ms: float,
+        hedge_cost_usd: float = 0.0,
+        attempts: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         await self._execute(
             "UPDATE generations SET status=?, provider=?, model_id=?, seeds=?, cost_usd=?,"
-            " cost_source=?, provider_latency_ms=?, total_latency_ms=?, finished_at=?"
-            " WHERE id=?",
+            " cost_source=?, provider_latency_ms=?, total_latency_ms=?, finished_at=?,"
+            " hedge_cost_usd=?, attempts=? WHERE id=?",
             (
                 GenerationStatus.SUCCEEDED,
                 provider,
@@ -224,6 +228,8 @@ class SQLiteStore(Store):
                 provider_latency_ms,
                 total_latency_ms,
                 time.time(),
+                hedge_cost_usd,
+                _attempts_json(attempts),
                 generation_id,
             ),
         )
@@ -236,11 +242,20 @@ class SQLiteStore(Store):
         error: str,
         provider: str | None = None,
         total_latency_ms: float | None = None,
+        attempts: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         await self._execute(
             "UPDATE generations SET status=?, error=?, provider=COALESCE(?, provider),"
-            " total_latency_ms=?, finished_at=? WHERE id=?",
-            (status, error, provider, total_latency_ms, time.time(), generation_id),
+            " total_latency_ms=?, finished_at=?, attempts=COALESCE(?, attempts) WHERE id=?",
+            (
+                status,
+                error,
+                provider,
+                total_latency_ms,
+                time.time(),
+                None if attempts is None else _attempts_json(attempts),
+                generation_id,
+            ),
         )
 
     async def set_message(self, generation_id: int, message_id: int) -> None:
@@ -303,6 +318,23 @@ class SQLiteStore(Store):
     async def _one(self, sql: str, params: tuple[Any, ...]) -> GenerationRecord | None:
         row = await self._fetchone(sql, params)
         return _record(row) if row is not None else None
+
+    async def provider_stats(self, since: datetime) -> list[ProviderStats]:
+        rows = await self._fetchall(
+            "SELECT provider, status, attempts, provider_latency_ms, cost_usd FROM generations"
+            " WHERE created_at >= ?",
+            (as_utc(since).timestamp(),),
+        )
+        return provider_stats(
+            GenerationFacts(
+                provider=row["provider"],
+                status=row["status"],
+                attempts=json.loads(row["attempts"] or "[]"),
+                provider_latency_ms=row["provider_latency_ms"],
+                cost_usd=row["cost_usd"],
+            )
+            for row in rows
+        )
 
     # --- the quota ledger -----------------------------------------------------------------------
 
@@ -594,7 +626,13 @@ def _record(row: aiosqlite.Row) -> GenerationRecord:
         created_at=_dt(row["created_at"]) or datetime.now(UTC),
         finished_at=_dt(row["finished_at"]),
         message_id=row["message_id"],
+        hedge_cost_usd=row["hedge_cost_usd"],
+        attempts=tuple(json.loads(row["attempts"] or "[]")),
     )
+
+
+def _attempts_json(attempts: Sequence[Mapping[str, Any]]) -> str:
+    return json.dumps([dict(attempt) for attempt in attempts])
 
 
 # A row counts against the limits when committed (at actual cost) or open and not yet expired.

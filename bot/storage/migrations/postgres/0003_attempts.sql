@@ -1,0 +1,9 @@
+-- How each generation was routed: every provider attempt (provider, outcome, detail, latency,
+-- error, and the estimated cost of a cancelled hedge) as a JSON array, and the total estimated
+-- cost of the hedges cancelled for it (recorded for the operator; never charged to the user).
+-- Mirrors sqlite/0003_attempts.sql.
+ALTER TABLE generations ADD COLUMN hedge_cost_usd DOUBLE PRECISION;
+ALTER TABLE generations ADD COLUMN attempts JSONB NOT NULL DEFAULT '[]';
+
+-- `canvasbot providers` reads the recent generations of every user.
+CREATE INDEX generations_created ON generations (created_at);
