@@ -174,6 +174,7 @@ async def test_a_hedge_beats_a_stalled_provider_and_the_user_pays_once(
         message = await result_message(handle)
         record = await app.store.generation_by_message(message.id)
         stats = await app.store.provider_stats(datetime.now(UTC) - timedelta(hours=1))
+        ledger = await app.store.export_usage(datetime.now(UTC).date())
         assert fal.cancelled == ["req-1"]  # the loser was told to stop
 
     (embed,) = message.embeds
@@ -187,6 +188,8 @@ async def test_a_hedge_beats_a_stalled_provider_and_the_user_pays_once(
         ("runware", "succeeded"),
         ("fal", "cancelled"),
     ]
+    # The member's ledger: one reservation, committed once at the winner's cost.
+    assert [(row.status, row.actual_usd) for row in ledger] == [("committed", 0.02)]
     # Charged once, at the winner's cost; the loser's estimate is kept apart.
     assert [(s.provider, s.spend_usd, s.hedge_spend_usd) for s in stats] == [
         ("fal", 0.0, 0.02),
