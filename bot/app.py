@@ -14,6 +14,8 @@ import httpx
 
 from bot.metrics import Metrics
 from bot.services.generation import GenerationService
+from bot.services.moderation import SafetyService
+from bot.services.safety import parse_term_list
 from bot.settings import KNOWN_PROVIDERS, Settings
 from bot.storage import Store, open_store
 from providers.aimlapi import AimlApiProvider
@@ -53,6 +55,7 @@ class App:
     catalog: Catalog
     router: Router
     generation: GenerationService
+    safety: SafetyService
 
     @property
     def metrics(self) -> Metrics | None:
@@ -116,17 +119,23 @@ async def open_app(settings: Settings, *, providers: list[str] | None = None) ->
                 metrics.live.breakers = lambda: [
                     (name, health.breaker.state.value) for name, health in router.health.items()
                 ]
+                safety = SafetyService(
+                    store,
+                    default_level=settings.safety_level,
+                    operator_terms=parse_term_list(settings.blocked_terms),
+                )
                 generation = GenerationService(
                     metrics=metrics,
                     store=store,
                     router=router,
                     catalog=catalog,
                     default_model=settings.default_model,
+                    safety=safety,
                 )
             except KeyError as exc:
                 raise ConfigurationError(f"CANVASBOT_DEFAULT_MODEL: {exc}") from None
             try:
-                yield App(settings, http, store, catalog, generation.router, generation)
+                yield App(settings, http, store, catalog, generation.router, generation, safety)
             finally:
                 for provider in built:
                     await provider.aclose()

@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     progress_interval_seconds: float = _env("CANVASBOT_PROGRESS_INTERVAL_SECONDS", 3.0, gt=0)
     interaction_token_seconds: float = _env("CANVASBOT_INTERACTION_TOKEN_SECONDS", 900.0, gt=0)
 
+    # Content safety: the level of servers that chose none, and the operator's own block list
+    # (comma separated, added to the shipped list in every server).
+    safety_level: Literal["strict", "standard", "relaxed"] = _env(
+        "CANVASBOT_SAFETY_LEVEL", "standard"
+    )
+    blocked_terms: str | None = _env("CANVASBOT_BLOCKED_TERMS")
+
     # Storage
     database_url: str = _env("CANVASBOT_DATABASE_URL", "sqlite:///./canvasbot.sqlite3")
 
@@ -91,6 +98,13 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("safety_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip().lower() or "standard"
+        return value
 
     def provider_key(self, provider: str) -> str | None:
         """The key for `provider`, or None when it is unset or blank."""

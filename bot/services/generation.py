@@ -17,12 +17,15 @@ from dataclasses import dataclass, field, replace
 from bot.metrics import Metrics
 from bot.services.errors import (
     GenerationFailed,
+    ImagesWithheld,
     InvalidOptions,
     NothingToVary,
+    PromptBlocked,
     QuotaRefused,
     UserFacingError,
     explain_provider_error,
 )
+from bot.services.moderation import SafetyService, Screening
 from bot.services.quotas import Hold, QuotaExceeded, QuotaService
 from bot.storage import GenerationRecord, GenerationStatus, NewGeneration, Store
 from providers.base import (
@@ -32,6 +35,7 @@ from providers.base import (
     Aspect,
     GenerationRequest,
     ProviderResult,
+    SafetyLevel,
 )
 from providers.catalog import Catalog, ModelSpec, UnknownModel
 from providers.errors import ContentBlocked, ProviderError
@@ -73,6 +77,7 @@ class Requester:
     channel_id: int | None = None
     interaction_id: int | None = None
     role_ids: tuple[int, ...] = ()
+    channel_age_restricted: bool = False  # Discord's NSFW flag: where `relaxed` may apply
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +121,11 @@ class GenerationService:
         default_model: str,
         metrics: Metrics | None = None,
         quotas: QuotaService | None = None,
+        safety: SafetyService | None = None,
     ) -> None:
         self.metrics = metrics
         self.quotas = quotas
+        self.safety = safety
         self.store = store
         self.router = router
         self.catalog = catalog
@@ -241,12 +248,20 @@ class GenerationService:
         on_provider: Callable[[str], None] | None = None,
     ) -> Outcome:
         started = time.perf_counter()
+        screening = await self._screen(requester, prepared)
+        if screening is not None:
+            prepared = replace(
+                prepared, request=prepared.request.model_copy(update={"safety": screening.options})
+            )
         record = await self.store.create_generation(
             self._new_generation(requester, prepared, kind, parent_id)
         )
+        if screening is not None and screening.verdict.blocked:
+            await self._refuse(record, screening)  # before any reservation or provider call
         try:
             async with self._hold(requester, prepared, record) as hold:
                 routed = await self._route(record, prepared, started, on_provider)
+                routed = await self._withhold_flagged(record, prepared, routed, hold)
                 result = routed.result
                 if hold is not None:
                     await hold.commit(result.cost_usd, images=len(result.images))
@@ -266,6 +281,97 @@ class GenerationService:
             total_ms,
             routed.attempts,
             (*prepared.notes, *routed.notes),
+        )
+
+    # -- content safety (bot/services/moderation.py) -----------------------------------------
+
+    async def _screen(self, requester: Requester, prepared: Prepared) -> Screening | None:
+        """The server's verdict on the prompt and the provider knobs for this channel."""
+        if self.safety is None:
+            return None
+        request = prepared.request
+        return await self.safety.screen(
+            requester.guild_id,
+            requester.channel_age_restricted,
+            request.prompt,
+            request.negative_prompt,
+        )
+
+    async def _refuse(self, record: GenerationRecord, screening: Screening) -> None:
+        verdict = screening.verdict
+        await self.store.fail_generation(
+            record.id, status=GenerationStatus.BLOCKED, error=f"safety: {verdict.moderator_detail}"
+        )
+        log.info(
+            "generation %s blocked by the safety check: %s",
+            record.id,
+            verdict.category,
+            extra={"generation_id": record.id, "outcome": "blocked"},
+        )
+        if self.metrics:
+            self.metrics.generations.labels("none", record.model, "blocked").inc()
+        raise PromptBlocked(
+            verdict,
+            generation_id=record.id,
+            modlog_channel_id=screening.server.modlog_channel_id,
+        )
+
+    async def _withhold_flagged(
+        self,
+        record: GenerationRecord,
+        prepared: Prepared,
+        routed: RoutedResult,
+        hold: Hold | None,
+    ) -> RoutedResult:
+        """Drop the images the provider flagged unless the level in effect is relaxed.
+
+        Fair-charging rule: a withheld image is not charged to the user (its cost leaves the
+        result, so the quota commit and the record count only what was posted). The provider
+        did bill it: that spend is logged and counted in the spend metric for the operator.
+        When every image is withheld the generation is recorded as blocked and nothing charged.
+        """
+        result = routed.result
+        flagged = [image for image in result.images if image.flagged_nsfw]
+        if not flagged or prepared.request.safety.level is SafetyLevel.RELAXED:
+            return routed
+        kept = tuple(image for image in result.images if not image.flagged_nsfw)
+        per_image = result.cost_usd / len(result.images)
+        kept_cost = round(sum(per_image if i.cost_usd is None else i.cost_usd for i in kept), 6)
+        withheld_cost = round(max(0.0, result.cost_usd - kept_cost), 6)
+        log.warning(
+            "generation %s: %s flagged %d of %d images; withheld (provider cost $%.4f, "
+            "not charged to the user)",
+            record.id,
+            result.provider,
+            len(flagged),
+            len(result.images),
+            withheld_cost,
+            extra={"generation_id": record.id, "withheld": len(flagged)},
+        )
+        if self.metrics:
+            self.metrics.spend_usd.labels(result.provider).inc(withheld_cost)
+        if not kept:
+            if hold is not None:
+                await hold.release("withheld")
+            await self.store.fail_generation(
+                record.id,
+                status=GenerationStatus.BLOCKED,
+                error=f"withheld: {result.provider} flagged all {len(flagged)} image(s); "
+                f"provider cost ${withheld_cost:.4f}, not charged",
+                provider=result.provider,
+            )
+            raise ImagesWithheld(len(flagged))
+        note = (
+            f"The provider's safety check flagged {len(flagged)} of the {len(result.images)} "
+            "images, so I didn't post it here; it was not charged."
+            if len(flagged) == 1
+            else f"The provider's safety check flagged {len(flagged)} of the "
+            f"{len(result.images)} images, so I didn't post them here; they were not charged."
+        )
+        return replace(
+            routed,
+            result=replace(result, images=kept, cost_usd=kept_cost),
+            notes=(*routed.notes, note),
         )
 
     def _hold(
