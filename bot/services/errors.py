@@ -7,6 +7,7 @@ entry point — slash command, button, CLI — tells the user the same thing.
 from __future__ import annotations
 
 from bot.services.safety import Verdict
+from bot.storage import GenerationRecord
 from providers.errors import (
     AuthenticationFailed,
     BadResponse,
@@ -87,19 +88,20 @@ class PromptBlocked(UserFacingError):
     """The server's safety settings refused the prompt before anything was spent.
 
     `verdict` has the kind words (`user_message`) and what moderators need (`moderator_detail`);
+    `record` is the generation, recorded as blocked (who, where, the prompts, the kind);
     `modlog_channel_id` is where the server wants such requests reported (None: nowhere).
     """
 
     def __init__(
         self,
         verdict: Verdict,
+        record: GenerationRecord | None = None,
         *,
-        generation_id: int | None = None,
         modlog_channel_id: int | None = None,
     ) -> None:
         super().__init__(f"{verdict.user_message} {NOT_CHARGED}")
         self.verdict = verdict
-        self.generation_id = generation_id
+        self.record = record
         self.modlog_channel_id = modlog_channel_id
 
 

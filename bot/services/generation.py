@@ -312,7 +312,7 @@ class GenerationService:
             self.metrics.generations.labels("none", record.model, "blocked").inc()
         raise PromptBlocked(
             verdict,
-            generation_id=record.id,
+            replace(record, status=GenerationStatus.BLOCKED),
             modlog_channel_id=screening.server.modlog_channel_id,
         )
 

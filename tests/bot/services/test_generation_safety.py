@@ -97,8 +97,10 @@ async def test_a_blocked_prompt_calls_no_provider_reserves_nothing_and_is_record
     assert blocked.modlog_channel_id == 999
     assert provider.requests == []
     assert await ledger(store) == []  # not even a reservation
-    record = await store.get_generation(blocked.generation_id or 0)
+    assert blocked.record is not None
+    record = await store.get_generation(blocked.record.id)
     assert record is not None
+    assert blocked.record.prompt == "a fluffy cat"
     assert record.status is GenerationStatus.BLOCKED
     assert record.error is not None
     assert record.error.startswith("safety: Blocked (absolute)")
