@@ -49,6 +49,14 @@ NOT_A_MANAGER = (
 ONLY_IN_SERVERS = "Canvasbot's settings belong to a server: use this command in one."
 
 
+class NotAManager(app_commands.MissingPermissions):
+    """Manage Server is missing; the message is the kind sentence the user sees."""
+
+    def __init__(self) -> None:
+        self.missing_permissions = ["manage_guild"]
+        app_commands.CheckFailure.__init__(self, NOT_A_MANAGER)
+
+
 class SettingsSubgroup(app_commands.Group):
     """Base for a `/settings` area: every subcommand needs a server and Manage Server."""
 
@@ -56,7 +64,7 @@ class SettingsSubgroup(app_commands.Group):
         if interaction.guild_id is None:
             raise app_commands.NoPrivateMessage(ONLY_IN_SERVERS)
         if not interaction.permissions.manage_guild:
-            raise app_commands.MissingPermissions(["manage_guild"], NOT_A_MANAGER)
+            raise NotAManager
         return True
 
 

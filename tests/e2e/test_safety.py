@@ -8,6 +8,7 @@ from typing import Any
 
 import discord
 
+from bot.cogs.settings_group import NOT_A_MANAGER
 from bot.storage import GenerationStatus
 from tests.e2e.conftest import BotFactory
 from tests.e2e.helpers import field, kind_reply, result_message
@@ -121,7 +122,7 @@ async def test_members_without_manage_server_are_refused_and_nothing_changes(
             reply = await kind_reply(
                 await fake.slash(f"settings safety {command}", options, user=member)
             )
-            assert "Manage Server" in reply.content
+            assert reply.content == NOT_A_MANAGER
         stored = await app.store.get_guild_safety(fake.guild.id)
         terms = await app.store.blocked_terms(fake.guild.id)
     assert stored.level is None
