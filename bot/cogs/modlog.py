@@ -73,7 +73,7 @@ class ModLog:
                 log.warning("mod-log %s is not a channel of server %s", channel_id, guild_id)
                 return False
             await channel.send(embed=embed, allowed_mentions=NO_MENTIONS)
-        except discord.HTTPException as exc:
+        except (discord.HTTPException, discord.InvalidData) as exc:
             log.warning(
                 "could not post to the mod-log %s of server %s: %s", channel_id, guild_id, exc
             )
