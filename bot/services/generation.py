@@ -25,7 +25,7 @@ from bot.services.errors import (
     UserFacingError,
     explain_provider_error,
 )
-from bot.services.moderation import SafetyService, Screening
+from bot.services.moderation import SafetyService, Screening, withhold_flagged
 from bot.services.quotas import Hold, QuotaExceeded, QuotaService
 from bot.storage import GenerationRecord, GenerationStatus, NewGeneration, Store
 from providers.base import (
@@ -35,7 +35,6 @@ from providers.base import (
     Aspect,
     GenerationRequest,
     ProviderResult,
-    SafetyLevel,
 )
 from providers.catalog import Catalog, ModelSpec, UnknownModel
 from providers.errors import ContentBlocked, ProviderError
@@ -323,56 +322,34 @@ class GenerationService:
         routed: RoutedResult,
         hold: Hold | None,
     ) -> RoutedResult:
-        """Drop the images the provider flagged unless the level in effect is relaxed.
-
-        Fair-charging rule: a withheld image is not charged to the user (its cost leaves the
-        result, so the quota commit and the record count only what was posted). The provider
-        did bill it: that spend is logged and counted in the spend metric for the operator.
-        When every image is withheld the generation is recorded as blocked and nothing charged.
-        """
-        result = routed.result
-        flagged = [image for image in result.images if image.flagged_nsfw]
-        if not flagged or prepared.request.safety.level is SafetyLevel.RELAXED:
+        """Images the provider flagged leave the result unless relaxed is in effect; they are not
+        charged to the user (see `withhold_flagged`). When none is left: recorded as blocked."""
+        withheld = withhold_flagged(routed.result, prepared.request.safety.level)
+        if withheld is None:
             return routed
-        kept = tuple(image for image in result.images if not image.flagged_nsfw)
-        per_image = result.cost_usd / len(result.images)
-        kept_cost = round(sum(per_image if i.cost_usd is None else i.cost_usd for i in kept), 6)
-        withheld_cost = round(max(0.0, result.cost_usd - kept_cost), 6)
+        provider = routed.result.provider
         log.warning(
-            "generation %s: %s flagged %d of %d images; withheld (provider cost $%.4f, "
-            "not charged to the user)",
+            "generation %s: %s flagged %d image(s); withheld, provider cost $%.4f not charged",
             record.id,
-            result.provider,
-            len(flagged),
-            len(result.images),
-            withheld_cost,
-            extra={"generation_id": record.id, "withheld": len(flagged)},
+            provider,
+            withheld.count,
+            withheld.cost_usd,
+            extra={"generation_id": record.id, "withheld": withheld.count},
         )
         if self.metrics:
-            self.metrics.spend_usd.labels(result.provider).inc(withheld_cost)
-        if not kept:
+            self.metrics.spend_usd.labels(provider).inc(withheld.cost_usd)
+        if not withheld.result.images:
             if hold is not None:
                 await hold.release("withheld")
             await self.store.fail_generation(
                 record.id,
                 status=GenerationStatus.BLOCKED,
-                error=f"withheld: {result.provider} flagged all {len(flagged)} image(s); "
-                f"provider cost ${withheld_cost:.4f}, not charged",
-                provider=result.provider,
+                error=f"withheld: {provider} flagged all {withheld.count} image(s); "
+                f"provider cost ${withheld.cost_usd:.4f}, not charged",
+                provider=provider,
             )
-            raise ImagesWithheld(len(flagged))
-        note = (
-            f"The provider's safety check flagged {len(flagged)} of the {len(result.images)} "
-            "images, so I didn't post it here; it was not charged."
-            if len(flagged) == 1
-            else f"The provider's safety check flagged {len(flagged)} of the "
-            f"{len(result.images)} images, so I didn't post them here; they were not charged."
-        )
-        return replace(
-            routed,
-            result=replace(result, images=kept, cost_usd=kept_cost),
-            notes=(*routed.notes, note),
-        )
+            raise ImagesWithheld(withheld.count)
+        return replace(routed, result=withheld.result, notes=(*routed.notes, withheld.note))
 
     def _hold(
         self, requester: Requester, prepared: Prepared, record: GenerationRecord

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from bot.services.display import for_display
@@ -34,7 +34,7 @@ from bot.services.safety import (
 )
 from bot.storage import Store
 from bot.storage.models import GuildSafety
-from providers.base import PersonPolicy, SafetyLevel, SafetyOptions
+from providers.base import PersonPolicy, ProviderResult, SafetyLevel, SafetyOptions
 
 __all__ = [
     "MAX_SERVER_TERMS",
@@ -44,6 +44,8 @@ __all__ = [
     "Screening",
     "ServerSafety",
     "TermChange",
+    "Withheld",
+    "withhold_flagged",
 ]
 
 MAX_SERVER_TERMS = 200
@@ -93,6 +95,48 @@ class Screening:
 class TermChange:
     term: str  # the canonical form that is matched and stored
     changed: bool  # False: it was already (or was not) on the list
+
+
+@dataclass(frozen=True, slots=True)
+class Withheld:
+    """What is left of a result once flagged images are taken out, and what was taken."""
+
+    result: ProviderResult  # the images that may be posted, costed at those images only
+    count: int  # images withheld
+    cost_usd: float  # what the provider billed for them
+    note: str  # for the user, under the images that were posted
+
+
+def withhold_flagged(result: ProviderResult, level: SafetyLevel) -> Withheld | None:
+    """Take out the images a provider flagged, unless `level` (the level in effect) is relaxed.
+
+    The fair-charging rule: the user is charged only for images they are shown. The provider
+    did bill the withheld ones; the caller logs that spend for the operator. None: nothing
+    was flagged, or relaxed lets flagged images through (they are posted as spoilers).
+    """
+    flagged = [image for image in result.images if image.flagged_nsfw]
+    if not flagged or level is SafetyLevel.RELAXED:
+        return None
+    kept = tuple(image for image in result.images if not image.flagged_nsfw)
+    per_image = result.cost_usd / len(result.images)
+    kept_cost = round(sum(per_image if i.cost_usd is None else i.cost_usd for i in kept), 6)
+    total = len(result.images)
+    if len(flagged) == 1:
+        note = (
+            f"The provider's safety check flagged 1 of the {total} images, so I didn't post it "
+            "here; it was not charged."
+        )
+    else:
+        note = (
+            f"The provider's safety check flagged {len(flagged)} of the {total} images, so I "
+            "didn't post them here; they were not charged."
+        )
+    return Withheld(
+        result=replace(result, images=kept, cost_usd=kept_cost),
+        count=len(flagged),
+        cost_usd=round(max(0.0, result.cost_usd - kept_cost), 6),
+        note=note,
+    )
 
 
 def _utcnow() -> datetime:

@@ -7,10 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.services.moderation import InvalidTerm, SafetyService
+from bot.services.moderation import InvalidTerm, SafetyService, withhold_flagged
 from bot.services.safety import Category
 from bot.storage import Store, open_store
-from providers.base import PersonPolicy, SafetyLevel, SafetyOptions
+from providers.base import (
+    GeneratedImage,
+    PersonPolicy,
+    ProviderResult,
+    SafetyLevel,
+    SafetyOptions,
+)
 
 GUILD = 1001
 OTHER = 1002
@@ -152,3 +158,31 @@ async def test_the_policy_is_built_once_per_change(store: Store) -> None:
     assert (await safety.server(GUILD)).policy is first.policy
     await safety.add_term(GUILD, "clowns", by=7)
     assert (await safety.server(GUILD)).policy is not first.policy
+
+
+def result(*flags: bool, per_image: float | None = None, total: float = 0.06) -> ProviderResult:
+    images = tuple(
+        GeneratedImage(b"x", "image/jpeg", seed=i, flagged_nsfw=f, cost_usd=per_image)
+        for i, f in enumerate(flags)
+    )
+    return ProviderResult("runware", "imagen-4-fast", "google:2@3", images, total, "catalog", 1.0)
+
+
+def test_flagged_images_are_taken_out_and_not_charged_unless_relaxed() -> None:
+    mixed = result(False, True, True)  # no per-image costs: an even share of the total
+    withheld = withhold_flagged(mixed, SafetyLevel.STANDARD)
+    assert withheld is not None
+    assert [image.seed for image in withheld.result.images] == [0]
+    assert withheld.result.cost_usd == pytest.approx(0.02)
+    assert (withheld.count, withheld.cost_usd) == (2, pytest.approx(0.04))
+    assert "flagged 2 of the 3 images" in withheld.note
+    assert withhold_flagged(mixed, SafetyLevel.RELAXED) is None
+    assert withhold_flagged(result(False, False), SafetyLevel.STRICT) is None
+
+    reported = withhold_flagged(result(True, False, per_image=0.05, total=0.1), SafetyLevel.STRICT)
+    assert reported is not None
+    assert (reported.result.cost_usd, reported.cost_usd) == (0.05, 0.05)
+    assert "so I didn't post it here" in reported.note
+    every = withhold_flagged(result(True, per_image=0.02, total=0.02), SafetyLevel.STANDARD)
+    assert every is not None
+    assert (every.result.images, every.result.cost_usd, every.cost_usd) == ((), 0.0, 0.02)
