@@ -139,7 +139,12 @@ class SafetySettings(SettingsSubgroup, name="safety", description="Content safet
     async def _term_autocomplete(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[Choice[str]]:
-        if interaction.guild_id is None or interaction.namespace.action != "remove":
+        # Autocomplete skips interaction_check: the list is for managers only here too.
+        if (
+            interaction.guild_id is None
+            or not interaction.permissions.manage_guild
+            or interaction.namespace.action != "remove"
+        ):
             return []
         needle = current.lower()
         terms = (await self.safety.server(interaction.guild_id)).terms

@@ -13,7 +13,7 @@ another process sharing the database sees it within `cache_ttl` seconds.
 
 The level applies as `effective_level` says: `relaxed` only in age-restricted channels, `standard`
 elsewhere. Images a provider flags are withheld unless the effective level is `relaxed` (then they
-are posted as spoilers): see `Screening.shows_flagged`.
+are posted as spoilers): see `withhold_flagged`.
 """
 
 from __future__ import annotations

@@ -125,8 +125,13 @@ async def test_members_without_manage_server_are_refused_and_nothing_changes(
             assert reply.content == NOT_A_MANAGER
         stored = await app.store.get_guild_safety(fake.guild.id)
         terms = await app.store.blocked_terms(fake.guild.id)
+        await app.safety.add_term(fake.guild.id, "clowns", by=1)
+        peek = await fake.autocomplete(
+            "settings safety blocklist", "term", "", {"action": "remove"}, user=member
+        )
     assert stored.level is None
     assert terms == []
+    assert peek == []  # the server's list is not shown to members who may not manage it
     fake.assert_clean()
 
 
