@@ -16,7 +16,9 @@ import httpx
 
 from bot.metrics import Metrics
 from bot.services.generation import GenerationService
+from bot.services.moderation import SafetyService
 from bot.services.quotas import QuotaService
+from bot.services.safety import parse_term_list
 from bot.settings import KNOWN_PROVIDERS, Settings
 from bot.storage import Store, open_store
 from providers.aimlapi import AimlApiProvider
@@ -56,6 +58,7 @@ class App:
     catalog: Catalog
     router: Router
     generation: GenerationService
+    safety: SafetyService
     quotas: QuotaService | None = None
 
     @property
@@ -125,6 +128,11 @@ async def open_app(
                     (name, health.breaker.state.value) for name, health in router.health.items()
                 ]
                 quotas = QuotaService(store, settings.quota_limits()) if charge else None
+                safety = SafetyService(
+                    store,
+                    default_level=settings.safety_level,
+                    operator_terms=parse_term_list(settings.blocked_terms),
+                )
                 generation = GenerationService(
                     quotas=quotas,
                     metrics=metrics,
@@ -132,6 +140,7 @@ async def open_app(
                     router=router,
                     catalog=catalog,
                     default_model=settings.default_model,
+                    safety=safety,
                 )
             except KeyError as exc:
                 raise ConfigurationError(f"CANVASBOT_DEFAULT_MODEL: {exc}") from None
@@ -141,7 +150,9 @@ async def open_app(
                 sweeper = asyncio.create_task(quotas.sweep_forever(), name="quota-sweeper")
                 metrics.live.reservations_open = lambda: float(quotas.open_reservations)
             try:
-                yield App(settings, http, store, catalog, generation.router, generation, quotas)
+                yield App(
+                    settings, http, store, catalog, generation.router, generation, safety, quotas
+                )
             finally:
                 if sweeper is not None:
                     sweeper.cancel()

@@ -14,9 +14,10 @@ from discord.ext import commands
 from bot.app import App
 from bot.cogs.delivery import NO_MENTIONS, RESTARTING, UNEXPECTED, Delivery, send_error
 from bot.cogs.generate import GenerationCog
+from bot.cogs.modlog import ModLog
 from bot.cogs.quota import QuotaCog
 from bot.cogs.results import ResultsCog
-from bot.cogs.settings_group import settings_group
+from bot.cogs.safety import SafetyCog
 from bot.settings import Settings
 from bot.ui.history import HistoryPageButton
 from bot.ui.views import ResultButton
@@ -64,17 +65,19 @@ class CanvasBot(commands.AutoShardedBot):
 
     async def setup_hook(self) -> None:
         settings = self.app.settings
+        modlog = ModLog(self, self.app.safety)
         self.delivery = delivery = Delivery(
             self.app.generation,
             progress_every_s=settings.progress_interval_seconds,
             token_window_s=settings.interaction_token_seconds,
+            on_blocked=modlog.blocked,
         )
         await self.add_cog(GenerationCog(self.app.generation, self.app.catalog, delivery))
         if self.app.quotas is not None:
-            await self.add_cog(QuotaCog(self.app.quotas, delivery))
-        self.tree.add_command(settings_group)
-        results = ResultsCog(self, self.app.generation, delivery)
+            await self.add_cog(QuotaCog(self, self.app.quotas, delivery))
+        results = ResultsCog(self, self.app.generation, delivery, modlog)
         await self.add_cog(results)
+        await self.add_cog(SafetyCog(self, self.app.safety, modlog))
         self.result_actions = results
         self.add_dynamic_items(ResultButton, HistoryPageButton)
         self.tree.on_error = self.on_app_command_error

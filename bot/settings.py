@@ -73,6 +73,13 @@ class Settings(BaseSettings):
     shard_count: int | None = _env("CANVASBOT_SHARD_COUNT", None, ge=1)
     shard_ids: str | None = _env("CANVASBOT_SHARD_IDS", None)
 
+    # Content safety: the level of servers that chose none, and the operator's own block list
+    # (comma separated, added to the shipped list in every server).
+    safety_level: Literal["strict", "standard", "relaxed"] = _env(
+        "CANVASBOT_SAFETY_LEVEL", "standard"
+    )
+    blocked_terms: str | None = _env("CANVASBOT_BLOCKED_TERMS")
+
     # Storage
     database_url: str = _env("CANVASBOT_DATABASE_URL", "sqlite:///./canvasbot.sqlite3")
 
@@ -140,6 +147,13 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"CANVASBOT_SHARD_IDS {bad} are outside 0..{self.shard_count - 1}")
         return sorted(set(ids))
+
+    @field_validator("safety_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip().lower() or "standard"
+        return value
 
     def provider_key(self, provider: str) -> str | None:
         """The key for `provider`, or None when it is unset or blank."""

@@ -20,7 +20,7 @@ from typing import Any
 
 import discord
 
-from bot.services.errors import UserFacingError, provider_label
+from bot.services.errors import PromptBlocked, UserFacingError, provider_label
 from bot.services.generation import GenerationService, Outcome, Requester
 from bot.ui.embeds import render_result
 from bot.ui.text import truncate
@@ -45,6 +45,7 @@ RESTARTING = "Canvasbot is restarting. Please try again in a minute; nothing was
 UNEXPECTED = "Something went wrong on our side. Nothing was charged; please try again in a moment."
 
 Work = Callable[[Callable[[str], None]], Awaitable[Outcome]]
+OnBlocked = Callable[[discord.Interaction[Any], PromptBlocked], Awaitable[object]]
 
 
 def requester_of(interaction: discord.Interaction[Any]) -> Requester:
@@ -54,7 +55,14 @@ def requester_of(interaction: discord.Interaction[Any]) -> Requester:
         channel_id=interaction.channel_id,
         interaction_id=interaction.id,
         role_ids=tuple(role.id for role in getattr(interaction.user, "roles", ())),
+        channel_age_restricted=age_restricted(interaction.channel),
     )
+
+
+def age_restricted(channel: object) -> bool:
+    """Discord's age-restricted (NSFW) flag; a thread has its parent's. DMs never have it."""
+    is_nsfw = getattr(channel, "is_nsfw", None)
+    return bool(is_nsfw()) if callable(is_nsfw) else bool(getattr(channel, "nsfw", False))
 
 
 async def acknowledge(interaction: discord.Interaction[Any], *, ephemeral: bool) -> None:
@@ -92,6 +100,7 @@ class Delivery:
     progress_every_s: float = 3.0
     token_window_s: float = 900.0
     accepting: bool = True
+    on_blocked: OnBlocked | None = None  # e.g. post the refused request to the mod-log
     _in_flight: set[asyncio.Task[Any]] = field(default_factory=set)
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -138,6 +147,8 @@ class Delivery:
         except UserFacingError as exc:
             ticker.cancel()
             await send_error(interaction, exc.message)
+            if isinstance(exc, PromptBlocked) and self.on_blocked is not None:
+                await self.on_blocked(interaction, exc)
             return None
         finally:
             ticker.cancel()

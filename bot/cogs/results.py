@@ -14,6 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs.delivery import NO_MENTIONS, RESTARTING, Delivery, requester_of, send_error
+from bot.cogs.modlog import ModLog
 from bot.services.errors import UserFacingError
 from bot.services.generation import GenerationRecord, GenerationService
 from bot.ui.embeds import render_info
@@ -26,13 +27,33 @@ __all__ = ["ResultsCog"]
 log = logging.getLogger(__name__)
 
 NOT_A_RESULT = "That message is not a Canvasbot result I know of."
+REPORTED = "Thanks, the moderators have been told."
+ALREADY_REPORTED = "You've reported this image already; the moderators have it."
+NO_MODLOG = (
+    "Thanks for flagging this. This server has no mod-log channel set up, so I couldn't pass it "
+    "on: please tell a moderator directly. (Admins: `/settings safety modlog`.)"
+)
+MODLOG_UNREACHABLE = (
+    "Thanks for flagging this. I couldn't reach this server's mod-log channel just now, so "
+    "please tell a moderator directly."
+)
+MAX_REMEMBERED_REPORTS = 10_000
 
 
 class ResultsCog(commands.Cog, name="Results"):
-    def __init__(self, bot: commands.Bot, service: GenerationService, delivery: Delivery) -> None:
+    def __init__(
+        self,
+        bot: commands.Bot,
+        service: GenerationService,
+        delivery: Delivery,
+        modlog: ModLog | None = None,
+    ) -> None:
         self.bot = bot
         self.service = service
         self.delivery = delivery
+        self.modlog = modlog
+        # (generation, reporter) already sent to the mod-log: one post per person per image.
+        self._reported: set[tuple[int, int]] = set()
         self._menus = [
             app_commands.ContextMenu(name="Vary image", callback=self.vary_menu),
             app_commands.ContextMenu(name="Reseed image", callback=self.reseed_menu),
@@ -63,6 +84,7 @@ class ResultsCog(commands.Cog, name="Results"):
             "edit": self._open_edit,
             "info": self._info,
             "delete": self._delete,
+            "report": self._report,
         }[action]
         try:
             await handler(interaction, generation_id)
@@ -156,6 +178,25 @@ class ResultsCog(commands.Cog, name="Results"):
         await interaction.edit_original_response(
             embed=render_history(records, page), view=view, allowed_mentions=NO_MENTIONS
         )
+
+    async def _report(self, interaction: discord.Interaction[Any], generation_id: int) -> None:
+        """Send the result to the server's mod-log, saying who reported it."""
+        await self.delivery.acknowledge(interaction, ephemeral=True)
+        key = (generation_id, interaction.user.id)
+        if key in self._reported:
+            answer = ALREADY_REPORTED
+        else:
+            record = await self.service.store.get_generation(generation_id)
+            posted = None
+            if self.modlog is not None:
+                posted = await self.modlog.report(interaction, generation_id, record)
+            if posted:
+                if len(self._reported) >= MAX_REMEMBERED_REPORTS:
+                    self._reported.clear()
+                self._reported.add(key)
+                log.info("result %s reported by %s", generation_id, interaction.user.id)
+            answer = {None: NO_MODLOG, False: MODLOG_UNREACHABLE, True: REPORTED}[posted]
+        await interaction.edit_original_response(content=answer, allowed_mentions=NO_MENTIONS)
 
     # -- context menus ------------------------------------------------------------------------
 

@@ -6,6 +6,8 @@ entry point — slash command, button, CLI — tells the user the same thing.
 
 from __future__ import annotations
 
+from bot.services.safety import Verdict
+from bot.storage import GenerationRecord
 from providers.errors import (
     AuthenticationFailed,
     BadResponse,
@@ -21,8 +23,10 @@ from providers.router import NoProviderAvailable
 
 __all__ = [
     "GenerationFailed",
+    "ImagesWithheld",
     "InvalidOptions",
     "NothingToVary",
+    "PromptBlocked",
     "QuotaRefused",
     "UserFacingError",
     "explain_provider_error",
@@ -78,6 +82,39 @@ class GenerationFailed(UserFacingError):
 
 
 NOT_CHARGED = "Nothing was charged."
+
+
+class PromptBlocked(UserFacingError):
+    """The server's safety settings refused the prompt before anything was spent.
+
+    `verdict` has the kind words (`user_message`) and what moderators need (`moderator_detail`);
+    `record` is the generation, recorded as blocked (who, where, the prompts, the kind);
+    `modlog_channel_id` is where the server wants such requests reported (None: nowhere).
+    """
+
+    def __init__(
+        self,
+        verdict: Verdict,
+        record: GenerationRecord | None = None,
+        *,
+        modlog_channel_id: int | None = None,
+    ) -> None:
+        super().__init__(f"{verdict.user_message} {NOT_CHARGED}")
+        self.verdict = verdict
+        self.record = record
+        self.modlog_channel_id = modlog_channel_id
+
+
+class ImagesWithheld(UserFacingError):
+    """The provider's safety check flagged every image, and this channel may not show them."""
+
+    def __init__(self, count: int) -> None:
+        them = "the image" if count == 1 else f"all {count} images"
+        super().__init__(
+            f"The image provider's safety check flagged {them}, so I didn't post "
+            f"{'it' if count == 1 else 'them'} here. {NOT_CHARGED} Try rewording your prompt."
+        )
+        self.count = count
 
 
 def explain_provider_error(error: ProviderError, model_label: str = "the model") -> str:

@@ -18,12 +18,15 @@ from datetime import UTC, datetime
 from bot.metrics import Metrics
 from bot.services.errors import (
     GenerationFailed,
+    ImagesWithheld,
     InvalidOptions,
     NothingToVary,
+    PromptBlocked,
     QuotaRefused,
     UserFacingError,
     explain_provider_error,
 )
+from bot.services.moderation import SafetyService, Screening, withhold_flagged
 from bot.services.quotas import Hold, QuotaExceeded, QuotaService
 from bot.storage import GenerationRecord, GenerationStatus, NewGeneration, Store
 from providers.base import (
@@ -74,6 +77,7 @@ class Requester:
     channel_id: int | None = None
     interaction_id: int | None = None
     role_ids: tuple[int, ...] = ()
+    channel_age_restricted: bool = False  # Discord's NSFW flag: where `relaxed` may apply
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +121,11 @@ class GenerationService:
         default_model: str,
         metrics: Metrics | None = None,
         quotas: QuotaService | None = None,
+        safety: SafetyService | None = None,
     ) -> None:
         self.metrics = metrics
         self.quotas = quotas
+        self.safety = safety
         self.store = store
         self.router = router
         self.catalog = catalog
@@ -242,12 +248,20 @@ class GenerationService:
         on_provider: Callable[[str], None] | None = None,
     ) -> Outcome:
         started = time.perf_counter()
+        screening = await self._screen(requester, prepared)
+        if screening is not None:
+            prepared = replace(
+                prepared, request=prepared.request.model_copy(update={"safety": screening.options})
+            )
         record = await self.store.create_generation(
             self._new_generation(requester, prepared, kind, parent_id)
         )
+        if screening is not None and screening.verdict.blocked:
+            await self._refuse(record, screening)  # before any reservation or provider call
         try:
             async with self._hold(requester, prepared, record) as hold:
                 routed = await self._route(record, prepared, started, on_provider)
+                routed = await self._withhold_flagged(record, prepared, routed, hold)
                 result = routed.result
                 if hold is not None:
                     await hold.commit(result.cost_usd, images=len(result.images))
@@ -268,6 +282,75 @@ class GenerationService:
             routed.attempts,
             (*prepared.notes, *routed.notes),
         )
+
+    # -- content safety (bot/services/moderation.py) -----------------------------------------
+
+    async def _screen(self, requester: Requester, prepared: Prepared) -> Screening | None:
+        """The server's verdict on the prompt and the provider knobs for this channel."""
+        if self.safety is None:
+            return None
+        request = prepared.request
+        return await self.safety.screen(
+            requester.guild_id,
+            requester.channel_age_restricted,
+            request.prompt,
+            request.negative_prompt,
+        )
+
+    async def _refuse(self, record: GenerationRecord, screening: Screening) -> None:
+        verdict = screening.verdict
+        await self.store.fail_generation(
+            record.id, status=GenerationStatus.BLOCKED, error=f"safety: {verdict.moderator_detail}"
+        )
+        log.info(
+            "generation %s blocked by the safety check: %s",
+            record.id,
+            verdict.category,
+            extra={"generation_id": record.id, "outcome": "blocked"},
+        )
+        if self.metrics:
+            self.metrics.generations.labels("none", record.model, "blocked").inc()
+        raise PromptBlocked(
+            verdict,
+            replace(record, status=GenerationStatus.BLOCKED),
+            modlog_channel_id=screening.server.modlog_channel_id,
+        )
+
+    async def _withhold_flagged(
+        self,
+        record: GenerationRecord,
+        prepared: Prepared,
+        routed: RoutedResult,
+        hold: Hold | None,
+    ) -> RoutedResult:
+        """Images the provider flagged leave the result unless relaxed is in effect; they are not
+        charged to the user (see `withhold_flagged`). When none is left: recorded as blocked."""
+        withheld = withhold_flagged(routed.result, prepared.request.safety.level)
+        if withheld is None:
+            return routed
+        provider = routed.result.provider
+        log.warning(
+            "generation %s: %s flagged %d image(s); withheld, provider cost $%.4f not charged",
+            record.id,
+            provider,
+            withheld.count,
+            withheld.cost_usd,
+            extra={"generation_id": record.id, "withheld": withheld.count},
+        )
+        if self.metrics:
+            self.metrics.spend_usd.labels(provider).inc(withheld.cost_usd)
+        if not withheld.result.images:
+            if hold is not None:
+                await hold.release("withheld")
+            await self.store.fail_generation(
+                record.id,
+                status=GenerationStatus.BLOCKED,
+                error=f"withheld: {provider} flagged all {withheld.count} image(s); "
+                f"provider cost ${withheld.cost_usd:.4f}, not charged",
+                provider=provider,
+            )
+            raise ImagesWithheld(withheld.count)
+        return replace(routed, result=withheld.result, notes=(*routed.notes, withheld.note))
 
     def _hold(
         self, requester: Requester, prepared: Prepared, record: GenerationRecord

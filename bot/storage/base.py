@@ -14,9 +14,11 @@ from typing import Any
 
 from bot.storage.ledger import DEFAULT_RESERVATION_TTL
 from bot.storage.models import (
+    GUILD_SAFETY_FIELDS,
     EffectiveLimits,
     GenerationRecord,
     GenerationStatus,
+    GuildSafety,
     GuildStats,
     NewGeneration,
     ProviderStats,
@@ -30,11 +32,19 @@ from bot.storage.models import (
     UsageSnapshot,
 )
 
-__all__ = ["Store", "StoreError"]
+__all__ = ["Store", "StoreError", "guild_safety_columns"]
 
 
 class StoreError(RuntimeError):
     """The database could not be opened or used (the message is safe to show an operator)."""
+
+
+def guild_safety_columns(changes: Mapping[str, object]) -> list[str]:
+    """The `guild_safety` columns to set, in a fixed order: only known names reach SQL text."""
+    unknown = sorted(set(changes) - set(GUILD_SAFETY_FIELDS))
+    if unknown or not changes:
+        raise ValueError(f"expected some of {GUILD_SAFETY_FIELDS}, got {sorted(changes)}")
+    return [name for name in GUILD_SAFETY_FIELDS if name in changes]
 
 
 class Store(ABC):
@@ -208,6 +218,38 @@ class Store(ABC):
         Rows are kept (the server and global budgets still count them) and point at a new
         `quota_resets` row recording who reset what, when, and how much was forgiven.
         """
+
+    # --- content safety (bot/services/moderation.py) -------------------------------------------
+
+    @abstractmethod
+    async def get_guild_safety(self, guild_id: int) -> GuildSafety:
+        """The server's safety choices (all None when it made none)."""
+
+    @abstractmethod
+    async def update_guild_safety(
+        self,
+        guild_id: int,
+        changes: Mapping[str, str | int | None],
+        *,
+        updated_by: int | None,
+        now: datetime,
+    ) -> GuildSafety:
+        """Set the named fields (keys from GUILD_SAFETY_FIELDS; None resets one to the default),
+        leaving the others as they are, in one statement; returns the server's choices after."""
+
+    @abstractmethod
+    async def blocked_terms(self, guild_id: int) -> list[str]:
+        """The server's own block-list terms, sorted."""
+
+    @abstractmethod
+    async def add_blocked_term(
+        self, guild_id: int, term: str, *, added_by: int | None, now: datetime
+    ) -> bool:
+        """Add a (normalized) term; False when the server already had it."""
+
+    @abstractmethod
+    async def remove_blocked_term(self, guild_id: int, term: str) -> bool:
+        """Remove a term; False when the server did not have it."""
 
     async def __aenter__(self) -> Store:
         await self.connect()

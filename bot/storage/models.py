@@ -8,11 +8,13 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "GUILD_SAFETY_FIELDS",
     "MICROS_PER_USD",
     "DayTotal",
     "EffectiveLimits",
     "GenerationRecord",
     "GenerationStatus",
+    "GuildSafety",
     "GuildStats",
     "LimitName",
     "NewGeneration",
@@ -339,3 +341,22 @@ class UsageRow:
     actual_usd: float | None
     release_reason: str | None
     reset_id: int | None
+
+
+# --- Content safety -----------------------------------------------------------------------------
+
+# The columns of `guild_safety` a server can change (what `Store.update_guild_safety` accepts).
+GUILD_SAFETY_FIELDS = ("level", "people", "modlog_channel_id")
+
+
+@dataclass(frozen=True, slots=True)
+class GuildSafety:
+    """A server's safety choices; None follows the bot's default (or, for the mod-log, none).
+
+    Plain strings here: `level` is a `providers.base.SafetyLevel` value, `people` a
+    `PersonPolicy` value; the safety service turns them into those types.
+    """
+
+    level: str | None = None
+    people: str | None = None
+    modlog_channel_id: int | None = None

@@ -34,7 +34,7 @@ from typing import Any
 
 import asyncpg
 
-from bot.storage.base import Store, StoreError
+from bot.storage.base import Store, StoreError, guild_safety_columns
 from bot.storage.ledger import DEFAULT_RESERVATION_TTL, as_utc, day_of, first_refusal, month_of
 from bot.storage.migrations import load_migrations
 from bot.storage.models import (
@@ -42,6 +42,7 @@ from bot.storage.models import (
     EffectiveLimits,
     GenerationRecord,
     GenerationStatus,
+    GuildSafety,
     GuildStats,
     NewGeneration,
     ProviderStats,
@@ -549,6 +550,69 @@ class PostgresStore(Store):
             images=images,
             usd=micros_to_usd(micros),
         )
+
+    # --- content safety -------------------------------------------------------------------------
+
+    async def get_guild_safety(self, guild_id: int) -> GuildSafety:
+        row = await self.pool.fetchrow(
+            "SELECT level, people, modlog_channel_id FROM guild_safety WHERE guild_id=$1",
+            guild_id,
+        )
+        return GuildSafety() if row is None else GuildSafety(*row)
+
+    async def update_guild_safety(
+        self,
+        guild_id: int,
+        changes: Mapping[str, str | int | None],
+        *,
+        updated_by: int | None,
+        now: datetime,
+    ) -> GuildSafety:
+        columns = guild_safety_columns(changes)
+        names = ", ".join(columns)
+        marks = ",".join(f"${i}" for i in range(2, len(columns) + 2))
+        updates = "".join(f"{column}=excluded.{column}, " for column in columns)
+        after = len(columns) + 2
+        row = await self.pool.fetchrow(
+            f"INSERT INTO guild_safety (guild_id, {names}, updated_at, updated_by)"
+            f" VALUES ($1,{marks},${after},${after + 1}) ON CONFLICT (guild_id) DO UPDATE SET"
+            f" {updates} updated_at=excluded.updated_at, updated_by=excluded.updated_by"
+            " RETURNING level, people, modlog_channel_id",
+            guild_id,
+            *(changes[c] for c in columns),
+            as_utc(now),
+            updated_by,
+        )
+        assert row is not None
+        return GuildSafety(*row)
+
+    async def blocked_terms(self, guild_id: int) -> list[str]:
+        rows = await self.pool.fetch(
+            'SELECT term FROM guild_blocked_terms WHERE guild_id=$1 ORDER BY term COLLATE "C"',
+            guild_id,
+        )
+        return [row[0] for row in rows]
+
+    async def add_blocked_term(
+        self, guild_id: int, term: str, *, added_by: int | None, now: datetime
+    ) -> bool:
+        row = await self.pool.fetchrow(
+            "INSERT INTO guild_blocked_terms (guild_id, term, added_by, added_at)"
+            " VALUES ($1,$2,$3,$4) ON CONFLICT (guild_id, term) DO NOTHING RETURNING term",
+            guild_id,
+            term,
+            added_by,
+            as_utc(now),
+        )
+        return row is not None
+
+    async def remove_blocked_term(self, guild_id: int, term: str) -> bool:
+        row = await self.pool.fetchrow(
+            "DELETE FROM guild_blocked_terms WHERE guild_id=$1 AND term=$2 RETURNING term",
+            guild_id,
+            term,
+        )
+        return row is not None
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.storage.base import Store, StoreError
+from bot.storage.base import Store, StoreError, guild_safety_columns
 from bot.storage.ledger import DEFAULT_RESERVATION_TTL, as_utc, day_of, first_refusal, month_of
 from bot.storage.migrations import load_migrations
 from bot.storage.models import (
@@ -29,6 +29,7 @@ from bot.storage.models import (
     EffectiveLimits,
     GenerationRecord,
     GenerationStatus,
+    GuildSafety,
     GuildStats,
     NewGeneration,
     ProviderStats,
@@ -590,6 +591,59 @@ class SQLiteStore(Store):
             images=images,
             usd=micros_to_usd(micros),
         )
+
+    # --- content safety -------------------------------------------------------------------------
+
+    async def get_guild_safety(self, guild_id: int) -> GuildSafety:
+        row = await self._fetchone(
+            "SELECT level, people, modlog_channel_id FROM guild_safety WHERE guild_id=?",
+            (guild_id,),
+        )
+        return GuildSafety() if row is None else GuildSafety(*row)
+
+    async def update_guild_safety(
+        self,
+        guild_id: int,
+        changes: Mapping[str, str | int | None],
+        *,
+        updated_by: int | None,
+        now: datetime,
+    ) -> GuildSafety:
+        columns = guild_safety_columns(changes)
+        names = ", ".join(columns)
+        marks = ",".join("?" * len(columns))
+        updates = "".join(f"{column}=excluded.{column}, " for column in columns)
+        row = await self._fetchone(
+            f"INSERT INTO guild_safety (guild_id, {names}, updated_at, updated_by)"
+            f" VALUES (?,{marks},?,?) ON CONFLICT (guild_id) DO UPDATE SET {updates}"
+            " updated_at=excluded.updated_at, updated_by=excluded.updated_by"
+            " RETURNING level, people, modlog_channel_id",
+            (guild_id, *(changes[c] for c in columns), as_utc(now).timestamp(), updated_by),
+        )
+        assert row is not None
+        return GuildSafety(*row)
+
+    async def blocked_terms(self, guild_id: int) -> list[str]:
+        rows = await self._fetchall(
+            "SELECT term FROM guild_blocked_terms WHERE guild_id=? ORDER BY term", (guild_id,)
+        )
+        return [row[0] for row in rows]
+
+    async def add_blocked_term(
+        self, guild_id: int, term: str, *, added_by: int | None, now: datetime
+    ) -> bool:
+        added = await self._execute(
+            "INSERT INTO guild_blocked_terms (guild_id, term, added_by, added_at)"
+            " VALUES (?,?,?,?) ON CONFLICT (guild_id, term) DO NOTHING",
+            (guild_id, term, added_by, as_utc(now).timestamp()),
+        )
+        return added == 1
+
+    async def remove_blocked_term(self, guild_id: int, term: str) -> bool:
+        removed = await self._execute(
+            "DELETE FROM guild_blocked_terms WHERE guild_id=? AND term=?", (guild_id, term)
+        )
+        return removed == 1
 
 
 def _statements(sql: str) -> list[str]:

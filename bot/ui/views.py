@@ -20,21 +20,23 @@ class ResultActions(Protocol):
     ) -> None: ...
 
 
-# action → (label, emoji, style); the order is the order under each result.
+# action → (label, emoji, style); the order is the order under each result, five to a row.
 RESULT_ACTIONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
     "vary": ("Vary", "\N{GAME DIE}", discord.ButtonStyle.primary),
     "reseed": ("Reseed", "\N{SEEDLING}", discord.ButtonStyle.secondary),
     "edit": ("Edit prompt", "\N{PENCIL}", discord.ButtonStyle.secondary),
     "info": ("Info", "\N{INFORMATION SOURCE}", discord.ButtonStyle.secondary),
     "delete": ("Delete", "\N{WASTEBASKET}", discord.ButtonStyle.danger),
+    "report": ("Report", "\N{TRIANGULAR FLAG ON POST}", discord.ButtonStyle.secondary),
 }
+BUTTONS_PER_ROW = 5  # Discord's limit
 
 
 class ResultButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"canvasbot:(?P<action>[a-z]{1,10}):(?P<id>[0-9]{1,20})",
 ):
-    def __init__(self, action: str, generation_id: int) -> None:
+    def __init__(self, action: str, generation_id: int, *, row: int | None = None) -> None:
         label, emoji, style = RESULT_ACTIONS[action]
         super().__init__(
             discord.ui.Button(
@@ -42,7 +44,8 @@ class ResultButton(
                 emoji=emoji,
                 style=style,
                 custom_id=f"canvasbot:{action}:{generation_id}",
-            )
+            ),
+            row=row,
         )
         self.action = action
         self.generation_id = generation_id
@@ -70,6 +73,6 @@ class ResultButton(
 
 def result_view(generation_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
-    for action in RESULT_ACTIONS:
-        view.add_item(ResultButton(action, generation_id))
+    for index, action in enumerate(RESULT_ACTIONS):
+        view.add_item(ResultButton(action, generation_id, row=index // BUTTONS_PER_ROW))
     return view

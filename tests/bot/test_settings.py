@@ -42,3 +42,14 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None
     assert loaded.dev_guild_id == 123
     assert "tok-en-value" not in repr(loaded)
     assert loaded.secrets() == ["tok-en-value"]
+
+
+def test_safety_defaults_and_operator_terms() -> None:
+    assert settings().safety_level == "standard"
+    assert settings().blocked_terms is None
+    assert settings(CANVASBOT_SAFETY_LEVEL=" Strict ").safety_level == "strict"
+    assert settings(CANVASBOT_SAFETY_LEVEL="").safety_level == "standard"
+    loaded = settings(CANVASBOT_BLOCKED_TERMS="spiders, clowns")
+    assert loaded.blocked_terms == "spiders, clowns"
+    with pytest.raises(ValueError, match="CANVASBOT_SAFETY_LEVEL"):
+        settings(CANVASBOT_SAFETY_LEVEL="lenient")

@@ -21,13 +21,15 @@ async def generate(fake: FakeDiscord, prompt: str = "a brass owl", **options: An
     return await result_message(await fake.slash("generate", {"prompt": prompt, **options}))
 
 
-async def test_every_result_carries_the_five_buttons(
+async def test_every_result_carries_the_six_buttons_five_to_a_row(
     fake: FakeDiscord, canvasbot: BotFactory
 ) -> None:
     async with canvasbot():
         message = await generate(fake)
     labels = [c["label"] for c in message.iter_components() if c.get("type") == 2]
-    assert labels == ["Vary", "Reseed", "Edit prompt", "Info", "Delete"]
+    assert labels == ["Vary", "Reseed", "Edit prompt", "Info", "Delete", "Report"]
+    rows = [[c["label"] for c in row["components"]] for row in message.components]
+    assert rows == [["Vary", "Reseed", "Edit prompt", "Info", "Delete"], ["Report"]]
     assert all(len(c["custom_id"]) <= 100 for c in message.iter_components() if c["type"] == 2)
 
 

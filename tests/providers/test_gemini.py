@@ -111,6 +111,18 @@ async def test_safety_options_map_to_the_gemini_parameters(
     assert (params["safetySetting"], params["personGeneration"]) == (setting, "dont_allow")
 
 
+@pytest.mark.parametrize(
+    ("people", "wire"),
+    [(PersonPolicy.ALLOW_ADULT, "allow_adult"), (PersonPolicy.DONT_ALLOW, "dont_allow")],
+)
+async def test_the_people_policy_maps_to_person_generation(
+    provider: GeminiProvider, fake: GeminiFake, catalog: Catalog, people: PersonPolicy, wire: str
+) -> None:
+    await provider.generate(ask(safety=SafetyOptions(people=people)), catalog.get("imagen-4-fast"))
+    params = fake.calls[0].body["parameters"]
+    assert (params["personGeneration"], params["safetySetting"]) == (wire, "block_medium_and_above")
+
+
 async def test_some_images_filtered_returns_the_rest_and_prices_only_those(
     provider: GeminiProvider, fake: GeminiFake, catalog: Catalog
 ) -> None:

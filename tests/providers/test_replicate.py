@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from providers.base import GenerationRequest, SafetyLevel, SafetyOptions
+from providers.base import GenerationRequest, PersonPolicy, SafetyLevel, SafetyOptions
 from providers.catalog import Catalog
 from providers.errors import (
     AuthenticationFailed,
@@ -146,6 +146,16 @@ async def test_safety_level_maps_to_safety_filter_level(
 ) -> None:
     await provider.generate(ask(safety=SafetyOptions(level=level)), catalog.get("imagen-4-fast"))
     assert fake.stage_calls("create")[0].body["input"]["safety_filter_level"] == value
+
+
+async def test_no_people_has_no_replicate_knob_so_only_documented_inputs_are_sent(
+    provider: ReplicateProvider, fake: ReplicateFake, catalog: Catalog
+) -> None:
+    safety = SafetyOptions(level=SafetyLevel.STRICT, people=PersonPolicy.DONT_ALLOW)
+    await provider.generate(ask(safety=safety), catalog.get("imagen-4-fast"))
+    body = fake.stage_calls("create")[0].body["input"]
+    assert set(body) == {"prompt", "aspect_ratio", "output_format", "safety_filter_level"}
+    assert body["safety_filter_level"] == "block_low_and_above"
 
 
 async def test_the_wait_is_configurable_and_zero_does_not_hold(
