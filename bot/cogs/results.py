@@ -225,7 +225,7 @@ class ResultsCog(commands.Cog, name="Results"):
         await interaction.response.send_modal(self._reseed_modal(source))
 
     def _reseed_modal(self, source: GenerationRecord) -> ReseedModal:
-        seed = next((s for s in source.seeds if s is not None), source.requested_seed)
+        seed = source.first_seed
 
         async def submitted(modal_interaction: discord.Interaction[Any], value: str) -> None:
             text = value.strip()

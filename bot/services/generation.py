@@ -562,7 +562,7 @@ class GenerationService:
         on_provider: Callable[[str], None] | None = None,
     ) -> Outcome:
         """A new prompt, keeping the seed and every other option."""
-        seed = next((s for s in source.seeds if s is not None), source.requested_seed)
+        seed = source.first_seed
         prepared = self.prepare_from(source, prompt=prompt, seed=seed, private=False)
         return await self.run(
             requester, prepared, kind="edit", parent_id=source.id, on_provider=on_provider

@@ -97,6 +97,11 @@ class GenerationRecord:
     # "cost_usd", "error"} (outcome: succeeded | failed | skipped | hedged | cancelled).
     attempts: tuple[dict[str, Any], ...] = ()
 
+    @property
+    def first_seed(self) -> int | None:
+        """The seed that reproduces the first image: reported, else the one asked for."""
+        return next((s for s in self.seeds if s is not None), self.requested_seed)
+
 
 @dataclass(frozen=True, slots=True)
 class ProviderStats:
