@@ -19,7 +19,10 @@ PREVIEW_COLOUR = discord.Colour(0x99AAB5)
 
 
 def format_usd(amount: float | None) -> str:
-    return "—" if amount is None else f"${amount:.4f}"
+    """Four decimals for real prices (`$0.0200`); free is plainly `$0.00`."""
+    if amount is None:
+        return "—"
+    return "$0.00" if amount == 0 else f"${amount:.4f}"
 
 
 def _seconds(ms: float | None) -> str:

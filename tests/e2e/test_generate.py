@@ -26,7 +26,7 @@ async def test_generate_acknowledges_then_posts_the_image_with_seed_and_cost(
     embed = message.embeds[0]
     assert embed["description"] == "a lighthouse at dawn"
     assert field(embed, "Seed") == "42"
-    assert field(embed, "Cost") == "$0.0000"
+    assert field(embed, "Cost") == "$0.00"
     assert field(embed, "Model") == "Imagen 4 Fast"
     assert field(embed, "Provider") == "offline preview"
     assert field(embed, "Time").endswith(" s")

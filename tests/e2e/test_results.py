@@ -87,7 +87,7 @@ async def test_info_shows_everything_to_the_clicker_only(
     assert field(embed, "Negative prompt") == "rust"
     assert field(embed, "Seeds") == "5, 6"
     assert "local-preview" in field(embed, "Model")
-    assert field(embed, "Cost").startswith("$0.0000")
+    assert field(embed, "Cost").startswith("$0.00")
     fake.assert_clean()
 
 

@@ -127,7 +127,8 @@ async def test_interrupting_pending_generations_after_a_crash(store: Store) -> N
                                now=now)
     pending = await store.pending_generations(now)
     assert [r.id for r in pending] == [running.id]
-    assert await store.pending_generations(running.created_at) == []  # only older ones
+    earlier = running.created_at - timedelta(seconds=1)
+    assert await store.pending_generations(earlier) == []  # only ones started before
     assert await store.interrupt_generation(running.id, now=now) is True
     assert await store.interrupt_generation(running.id, now=now) is False  # once only
     assert await store.interrupt_generation(finished.id, now=now) is False
