@@ -161,13 +161,15 @@ async def test_usage_exports_the_ledger_as_csv(tmp_path: Path) -> None:
         dropped = await quotas.reserve(12, 88, (), images=1, est_usd=0.02)
         await quotas.release(dropped.id, "failed")
     today = datetime.now(UTC).date().isoformat()
-    code, out, err = await run_async(tmp_path, "usage", "--since", today, "--csv",
-                                     CANVASBOT_DATABASE_URL=url)
+    code, out, err = await run_async(
+        tmp_path, "usage", "--since", today, "--csv", CANVASBOT_DATABASE_URL=url
+    )
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [(r["user_id"], r["status"]) for r in rows] == [("11", "committed"), ("12", "released")]
-    code, out, _ = await run_async(tmp_path, "usage", "--since", today, "--guild", "77", "--csv",
-                                   CANVASBOT_DATABASE_URL=url)
+    code, out, _ = await run_async(
+        tmp_path, "usage", "--since", today, "--guild", "77", "--csv", CANVASBOT_DATABASE_URL=url
+    )
     assert [r["user_id"] for r in csv.DictReader(io.StringIO(out))] == ["11"]
     code, _, err = await run_async(tmp_path, "usage", "--since", "last week")
     assert code == 2

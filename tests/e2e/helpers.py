@@ -14,8 +14,10 @@ async def answer(handle: InteractionHandle) -> FakeMessage:
     """Whatever the bot finally showed: the filled loading message, or (when it deleted the
     loading message to answer privately) its followup."""
     await handle.acknowledged()
-    waits = {asyncio.ensure_future(handle.original_message()),
-             asyncio.ensure_future(handle.followup(0))}
+    waits = {
+        asyncio.ensure_future(handle.original_message()),
+        asyncio.ensure_future(handle.followup(0)),
+    }
     done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     for wait in pending:
         wait.cancel()

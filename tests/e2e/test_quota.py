@@ -24,10 +24,12 @@ async def test_ten_at_once_with_a_daily_limit_of_three_give_three_images(
     fake: FakeDiscord, canvasbot: BotFactory
 ) -> None:
     async with canvasbot(CANVASBOT_USER_DAILY_IMAGES=3, CANVASBOT_LOCAL_LATENCY_MS=200) as (
-        _, app,
+        _,
+        app,
     ):
-        handles = await asyncio.gather(*(
-            fake.slash("generate", {"prompt": f"a paper boat number {i}"}) for i in range(10)))
+        handles = await asyncio.gather(
+            *(fake.slash("generate", {"prompt": f"a paper boat number {i}"}) for i in range(10))
+        )
         results = await asyncio.gather(*(outcome(h) for h in handles))
         quota = await fake.slash("quota")
         await quota.acknowledged()
@@ -47,8 +49,11 @@ async def test_ten_at_once_with_a_daily_limit_of_three_give_three_images(
 async def test_a_refusal_names_the_limit_before_any_provider_is_called(
     fake: FakeDiscord, canvasbot: BotFactory
 ) -> None:
-    async with canvasbot(CANVASBOT_USER_DAILY_USD=0.01, CANVASBOT_PROVIDERS="local",
-                         CANVASBOT_DEFAULT_MODEL="imagen-4-ultra") as (_, app):
+    async with canvasbot(
+        CANVASBOT_USER_DAILY_USD=0.01,
+        CANVASBOT_PROVIDERS="local",
+        CANVASBOT_DEFAULT_MODEL="imagen-4-ultra",
+    ) as (_, app):
         refusal = await kind_reply(await fake.slash("generate", {"prompt": "a costly castle"}))
         record = await app.store.get_generation(1)
     assert "$0.0100" in refusal.content or "0.01" in refusal.content
@@ -62,8 +67,9 @@ async def test_admins_change_limits_and_members_cannot(
 ) -> None:
     admin = fake.add_member(fake.guild, name="admin", permissions=MANAGE_GUILD)
     async with canvasbot(CANVASBOT_USER_DAILY_IMAGES=1):
-        refused = await kind_reply(await fake.slash(
-            "settings quota set", {"user_daily_images": 50}))
+        refused = await kind_reply(
+            await fake.slash("settings quota set", {"user_daily_images": 50})
+        )
         assert "Manage Server" in refused.content
         changed = await fake.slash("settings quota set", {"user_daily_images": 2}, user=admin)
         await changed.acknowledged()
@@ -95,10 +101,13 @@ async def test_an_exempt_role_lifts_personal_limits(
     patrons = fake.add_role(fake.guild, "patrons")
     patron = fake.add_member(fake.guild, name="patron", roles=(patrons,))
     async with canvasbot(CANVASBOT_USER_DAILY_IMAGES=1):
-        setting = await fake.slash("settings quota role", {"role": patrons, "exempt": True},
-                                   user=admin)
+        setting = await fake.slash(
+            "settings quota role", {"role": patrons, "exempt": True}, user=admin
+        )
         await setting.acknowledged()
         await setting.original_message()
-        results = [await outcome(await fake.slash("generate", {"prompt": f"gift {i}"},
-                                                  user=patron)) for i in range(3)]
+        results = [
+            await outcome(await fake.slash("generate", {"prompt": f"gift {i}"}, user=patron))
+            for i in range(3)
+        ]
     assert results == ["image"] * 3

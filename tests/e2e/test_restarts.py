@@ -19,30 +19,40 @@ STARTUP_TIMEOUT = 60.0
 
 
 def bot_env(fake: FakeDiscord, database: Path, **extra: object) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CANVASBOT_", "RUNWARE_", "DISCORD_"))}
-    env.update({
-        "DISCORD_TOKEN": fake.token,
-        "DISCORD_API_BASE_URL": fake.api_base,  # the settings the bot reads, not a test patch
-        "DISCORD_GATEWAY_URL": fake.gateway_url,
-        "CANVASBOT_DEV_GUILD_ID": str(fake.guild.id),
-        "CANVASBOT_DATABASE_URL": f"sqlite:///{database}",
-        "CANVASBOT_PROVIDERS": "local",
-        "CANVASBOT_COOLDOWN_SECONDS": "0",
-        "CANVASBOT_LOG_LEVEL": "WARNING",
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CANVASBOT_", "RUNWARE_", "DISCORD_"))
+    }
+    env.update(
+        {
+            "DISCORD_TOKEN": fake.token,
+            "DISCORD_API_BASE_URL": fake.api_base,  # the settings the bot reads, not a test patch
+            "DISCORD_GATEWAY_URL": fake.gateway_url,
+            "CANVASBOT_DEV_GUILD_ID": str(fake.guild.id),
+            "CANVASBOT_DATABASE_URL": f"sqlite:///{database}",
+            "CANVASBOT_PROVIDERS": "local",
+            "CANVASBOT_COOLDOWN_SECONDS": "0",
+            "CANVASBOT_LOG_LEVEL": "WARNING",
+        }
+    )
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
 
 @asynccontextmanager
-async def bot_process(fake: FakeDiscord, database: Path,
-                      **extra: object) -> AsyncIterator[asyncio.subprocess.Process]:
+async def bot_process(
+    fake: FakeDiscord, database: Path, **extra: object
+) -> AsyncIterator[asyncio.subprocess.Process]:
     """`python -m bot` until the block ends; ready once it identified and synced commands."""
     identifies, syncs = fake.gateway.identifies, len(fake.syncs)
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", env=bot_env(fake, database, **extra),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot",
+        env=bot_env(fake, database, **extra),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         await fake.wait_for_identify(identifies + 1, timeout=STARTUP_TIMEOUT)
@@ -58,13 +68,15 @@ async def test_buttons_work_after_the_bot_process_restarts(tmp_path: Path) -> No
     database = tmp_path / "canvasbot.sqlite3"
     async with FakeDiscord() as fake:
         async with bot_process(fake, database):
-            original = await result_message(await fake.slash(
-                "generate", {"prompt": "a harbour at dusk", "seed": 4242}))
+            original = await result_message(
+                await fake.slash("generate", {"prompt": "a harbour at dusk", "seed": 4242})
+            )
         async with bot_process(fake, database):
             click = await fake.click(original, original.button("Reseed")["custom_id"])
             assert (await click.modal_opened())["title"] == "Reseed this image"
-            varied = await result_message(await fake.click(
-                original, original.button("Vary")["custom_id"]))
+            varied = await result_message(
+                await fake.click(original, original.button("Vary")["custom_id"])
+            )
         assert varied.embeds[0]["description"] == "a harbour at dusk"
         fake.assert_clean()
 
@@ -74,8 +86,12 @@ async def test_a_generation_killed_mid_flight_is_refunded_and_its_requester_told
 ) -> None:
     database = tmp_path / "canvasbot.sqlite3"
     async with FakeDiscord() as fake:
-        async with bot_process(fake, database, CANVASBOT_LOCAL_LATENCY_MS=60_000,
-                               CANVASBOT_PROGRESS_INTERVAL_SECONDS=0.2) as process:
+        async with bot_process(
+            fake,
+            database,
+            CANVASBOT_LOCAL_LATENCY_MS=60_000,
+            CANVASBOT_PROGRESS_INTERVAL_SECONDS=0.2,
+        ) as process:
             handle = await fake.slash("generate", {"prompt": "a painting never finished"})
             await handle.acknowledged()
             await handle.edit(0)  # "Working with …": recorded, reserved, at the provider
@@ -83,7 +99,8 @@ async def test_a_generation_killed_mid_flight_is_refunded_and_its_requester_told
             await process.wait()
         async with bot_process(fake, database):
             notice = await fake.wait_for_message(
-                lambda m: "interrupted by a restart" in m.content, timeout=STARTUP_TIMEOUT)
+                lambda m: "interrupted by a restart" in m.content, timeout=STARTUP_TIMEOUT
+            )
         assert f"<@{fake.user.user.id}>" in notice.content
         assert "Nothing was charged" in notice.content
         assert notice.allowed_mentions is not None

@@ -30,16 +30,36 @@ async def test_each_shard_serves_its_servers_and_the_budget_is_shared(tmp_path: 
         async with open_app(zero) as app0, open_app(one) as app1:
             bot0 = CanvasBot(app0, guild_ready_timeout=0.05, **shard_options(zero))
             bot1 = CanvasBot(app1, guild_ready_timeout=0.05, **shard_options(one))
-            async with running_bot(bot0, fake, sync="global"), \
-                    running_bot(bot1, fake, sync="global"):
+            async with (
+                running_bot(bot0, fake, sync="global"),
+                running_bot(bot1, fake, sync="global"),
+            ):
                 assert [g.id for g in bot0.guilds] == [first.id]
                 assert [g.id for g in bot1.guilds] == [second.id]
-                a = await outcome(await fake.slash("generate", {"prompt": "a lake"},
-                                                   guild=first, channel=first.text_channels[0]))
-                b = await outcome(await fake.slash("generate", {"prompt": "a bell"},
-                                                   guild=second, channel=second.text_channels[0]))
-                c = await outcome(await fake.slash("generate", {"prompt": "a cart"},
-                                                   guild=first, channel=first.text_channels[0]))
+                a = await outcome(
+                    await fake.slash(
+                        "generate",
+                        {"prompt": "a lake"},
+                        guild=first,
+                        channel=first.text_channels[0],
+                    )
+                )
+                b = await outcome(
+                    await fake.slash(
+                        "generate",
+                        {"prompt": "a bell"},
+                        guild=second,
+                        channel=second.text_channels[0],
+                    )
+                )
+                c = await outcome(
+                    await fake.slash(
+                        "generate",
+                        {"prompt": "a cart"},
+                        guild=first,
+                        channel=first.text_channels[0],
+                    )
+                )
     assert [a, b] == ["image", "image"]
     assert "bot" in c.lower() or "budget" in c.lower()  # the shared global budget is spent
     assert len(runware.tasks) == 2  # the refused request never reached the provider

@@ -118,13 +118,18 @@ async def test_interrupting_pending_generations_after_a_crash(store: Store) -> N
     running = await store.create_generation(new())
     finished = await store.create_generation(new())
     await store.complete_generation(
-        finished.id, provider="local", model_id="m", seeds=[1], cost_usd=0.0,
-        cost_source="reported", provider_latency_ms=1.0, total_latency_ms=2.0,
+        finished.id,
+        provider="local",
+        model_id="m",
+        seeds=[1],
+        cost_usd=0.0,
+        cost_source="reported",
+        provider_latency_ms=1.0,
+        total_latency_ms=2.0,
     )
     now = datetime.now(UTC) + timedelta(seconds=1)
     unlimited = EffectiveLimits(None, None, None, None, None, None)
-    held = await store.reserve(ReservationRequest(1, 10, 2, 0.04, running.id), unlimited,
-                               now=now)
+    held = await store.reserve(ReservationRequest(1, 10, 2, 0.04, running.id), unlimited, now=now)
     pending = await store.pending_generations(now)
     assert [r.id for r in pending] == [running.id]
     earlier = running.created_at - timedelta(seconds=1)
