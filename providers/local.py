@@ -2,6 +2,11 @@
 
 It is not an AI model and says so on the picture; it exists so the bot works with no keys, and so
 tests and benchmarks exercise every other part of the pipeline for real.
+
+A preview is about 50 KB; a real provider's JPEG is nearer 1 MB. `image_bytes` grows each file to
+about that size with JPEG comment segments of incompressible filler, so the bot holds and uploads
+as many bytes as it would in production while the preview costs no more CPU to make (the CPU a
+real model spends is the provider's, not the bot's).
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from PIL import Image, ImageDraw, ImageFont
 from providers.base import MAX_SEED, Capabilities, GeneratedImage, GenerationRequest, ImageProvider
 from providers.catalog import ModelOffer, ModelSpec
 
-__all__ = ["LocalProvider", "render_preview"]
+__all__ = ["LocalProvider", "pad_jpeg", "render_preview"]
 
 LABEL = "OFFLINE PREVIEW - not an AI model"
+COMMENT_MARKER = b"\xff\xfe"
+MAX_SEGMENT_PAYLOAD = 65533  # a segment's 2-byte length counts itself
 
 
 def _palette(prompt: str, seed: int) -> random.Random:
@@ -27,8 +34,24 @@ def _palette(prompt: str, seed: int) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
-def render_preview(prompt: str, seed: int, width: int, height: int, *, quality: int = 90) -> bytes:
-    """A JPEG that depends only on its arguments (and the Pillow version)."""
+def pad_jpeg(data: bytes, size: int, filler: random.Random) -> bytes:
+    """`data` (a JPEG) grown to about `size` bytes with comment segments right after the SOI
+    marker; decoders skip them, so the picture is unchanged. Never shrinks."""
+    missing = size - len(data)
+    segments = []
+    while missing > 4:
+        payload = min(MAX_SEGMENT_PAYLOAD, missing - 4)
+        segments.append(COMMENT_MARKER + (payload + 2).to_bytes(2, "big"))
+        segments.append(filler.randbytes(payload))
+        missing -= payload + 4
+    return data[:2] + b"".join(segments) + data[2:] if segments else data
+
+
+def render_preview(
+    prompt: str, seed: int, width: int, height: int, *, quality: int = 90, size_bytes: int = 0
+) -> bytes:
+    """A JPEG that depends only on its arguments (and the Pillow version); with `size_bytes`,
+    padded to about that many bytes."""
     rng = _palette(prompt, seed)
     top = tuple(rng.randrange(256) for _ in range(3))
     bottom = tuple(rng.randrange(256) for _ in range(3))
@@ -65,7 +88,7 @@ def render_preview(prompt: str, seed: int, width: int, height: int, *, quality: 
     )
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=quality)
-    return buffer.getvalue()
+    return pad_jpeg(buffer.getvalue(), size_bytes, _palette(prompt, seed))
 
 
 class LocalProvider(ImageProvider):
@@ -79,8 +102,9 @@ class LocalProvider(ImageProvider):
         reports_cost=True,
     )
 
-    def __init__(self, *, latency_ms: float = 0.0) -> None:
+    def __init__(self, *, latency_ms: float = 0.0, image_bytes: int = 0) -> None:
         self.latency_s = max(0.0, latency_ms) / 1000
+        self.image_bytes = max(0, image_bytes)
 
     def offer_for(self, model: ModelSpec) -> ModelOffer:
         # Every catalog model can be previewed offline, free.
@@ -97,7 +121,14 @@ class LocalProvider(ImageProvider):
         rendered, _ = await asyncio.gather(
             asyncio.gather(
                 *(
-                    asyncio.to_thread(render_preview, request.prompt, s, width, height)
+                    asyncio.to_thread(
+                        render_preview,
+                        request.prompt,
+                        s,
+                        width,
+                        height,
+                        size_bytes=self.image_bytes,
+                    )
                     for s in seeds
                 )
             ),
