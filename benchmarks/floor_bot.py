@@ -36,7 +36,9 @@ class FloorBot(discord.Client):
         self.image = image
 
         @self.tree.command(name="generate", description="Turn a prompt into an image.")
-        async def generate(interaction: discord.Interaction[Any], prompt: str) -> None:
+        async def generate(
+            interaction: discord.Interaction[Any], prompt: str, seed: int | None = None
+        ) -> None:
             await interaction.response.defer(thinking=True)
             await asyncio.sleep(self.latency_s)
             data = self.image[:1] + self.image[1:]  # a fresh copy, as a download would be
