@@ -7,15 +7,21 @@ A preview is about 50 KB; a real provider's JPEG is nearer 1 MB. `image_bytes` g
 about that size with JPEG comment segments of incompressible filler, so the bot holds and uploads
 as many bytes as it would in production while the preview costs no more CPU to make (the CPU a
 real model spends is the provider's, not the bot's).
+
+Rendering runs on the provider's own two threads, not asyncio's default executor: Pillow's
+drawing holds the GIL, and a pool of CPU-bound threads as large as the default one would starve
+the event loop (and anything else using that executor) under load.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import io
 import random
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -27,6 +33,7 @@ __all__ = ["LocalProvider", "pad_jpeg", "render_preview"]
 LABEL = "OFFLINE PREVIEW - not an AI model"
 COMMENT_MARKER = b"\xff\xfe"
 MAX_SEGMENT_PAYLOAD = 65533  # a segment's 2-byte length counts itself
+RENDER_THREADS = 2
 
 
 def _palette(prompt: str, seed: int) -> random.Random:
@@ -105,6 +112,7 @@ class LocalProvider(ImageProvider):
     def __init__(self, *, latency_ms: float = 0.0, image_bytes: int = 0) -> None:
         self.latency_s = max(0.0, latency_ms) / 1000
         self.image_bytes = max(0, image_bytes)
+        self._renderer: ThreadPoolExecutor | None = None
 
     def offer_for(self, model: ModelSpec) -> ModelOffer:
         # Every catalog model can be previewed offline, free.
@@ -117,21 +125,15 @@ class LocalProvider(ImageProvider):
         first = request.seed if request.seed is not None else random.randint(0, MAX_SEED)
         seeds = [(first + i) % (MAX_SEED + 1) for i in range(request.count)]
         simulated = asyncio.sleep(self.latency_s) if self.latency_s else asyncio.sleep(0)
+        if self._renderer is None:
+            self._renderer = ThreadPoolExecutor(RENDER_THREADS, thread_name_prefix="local-render")
+        loop = asyncio.get_running_loop()
+        render = functools.partial(
+            render_preview, request.prompt, width=width, height=height, size_bytes=self.image_bytes
+        )
         # Rendering is CPU work: keep it off the event loop, overlapping the simulated latency.
         rendered, _ = await asyncio.gather(
-            asyncio.gather(
-                *(
-                    asyncio.to_thread(
-                        render_preview,
-                        request.prompt,
-                        s,
-                        width,
-                        height,
-                        size_bytes=self.image_bytes,
-                    )
-                    for s in seeds
-                )
-            ),
+            asyncio.gather(*(loop.run_in_executor(self._renderer, render, s) for s in seeds)),
             simulated,
         )
         return [
@@ -145,3 +147,8 @@ class LocalProvider(ImageProvider):
             )
             for data, seed in zip(rendered, seeds, strict=True)
         ]
+
+    async def aclose(self) -> None:
+        if self._renderer is not None:
+            self._renderer.shutdown(wait=False, cancel_futures=True)
+            self._renderer = None
