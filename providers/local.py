@@ -4,9 +4,9 @@ It is not an AI model and says so on the picture; it exists so the bot works wit
 tests and benchmarks exercise every other part of the pipeline for real.
 
 A preview is about 50 KB; a real provider's JPEG is nearer 1 MB. `image_bytes` grows each file to
-about that size with JPEG comment segments of incompressible filler, so the bot holds and uploads
-as many bytes as it would in production while the preview costs no more CPU to make (the CPU a
-real model spends is the provider's, not the bot's).
+about that size with JPEG comment segments of filler, so the bot holds and uploads as many bytes
+as it would in production while the preview costs no more CPU to make (the CPU a real model
+spends is the provider's, not the bot's).
 
 Rendering runs on the provider's own two threads, not asyncio's default executor: Pillow's
 drawing holds the GIL, and a pool of CPU-bound threads as large as the default one would starve
@@ -33,6 +33,7 @@ __all__ = ["LocalProvider", "pad_jpeg", "render_preview"]
 LABEL = "OFFLINE PREVIEW - not an AI model"
 COMMENT_MARKER = b"\xff\xfe"
 MAX_SEGMENT_PAYLOAD = 65533  # a segment's 2-byte length counts itself
+_FILLER = memoryview(random.Random(0).randbytes(MAX_SEGMENT_PAYLOAD))
 RENDER_THREADS = 2
 
 
@@ -41,17 +42,27 @@ def _palette(prompt: str, seed: int) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
-def pad_jpeg(data: bytes, size: int, filler: random.Random) -> bytes:
+def pad_jpeg(data: bytes, size: int) -> bytes:
     """`data` (a JPEG) grown to about `size` bytes with comment segments right after the SOI
-    marker; decoders skip them, so the picture is unchanged. Never shrinks."""
+    marker; decoders skip them, so the picture is unchanged. Never shrinks. One copy."""
     missing = size - len(data)
-    segments = []
+    view = memoryview(data)
+    parts: list[bytes | memoryview] = [view[:2]]
     while missing > 4:
         payload = min(MAX_SEGMENT_PAYLOAD, missing - 4)
-        segments.append(COMMENT_MARKER + (payload + 2).to_bytes(2, "big"))
-        segments.append(filler.randbytes(payload))
+        parts.append(COMMENT_MARKER + (payload + 2).to_bytes(2, "big"))
+        parts.append(_FILLER[:payload])
         missing -= payload + 4
-    return data[:2] + b"".join(segments) + data[2:] if segments else data
+    if len(parts) == 1:
+        return data
+    parts.append(view[2:])
+    return b"".join(parts)
+
+
+@functools.lru_cache(maxsize=8)
+def _gradient(width: int, height: int) -> Image.Image:
+    """A top-to-bottom 0→255 mask (read-only, shared by the render threads)."""
+    return Image.linear_gradient("L").resize((width, height))
 
 
 def render_preview(
@@ -62,9 +73,10 @@ def render_preview(
     rng = _palette(prompt, seed)
     top = tuple(rng.randrange(256) for _ in range(3))
     bottom = tuple(rng.randrange(256) for _ in range(3))
-    gradient = Image.linear_gradient("L").resize((width, height))
     image = Image.composite(
-        Image.new("RGB", (width, height), bottom), Image.new("RGB", (width, height), top), gradient
+        Image.new("RGB", (width, height), bottom),
+        Image.new("RGB", (width, height), top),
+        _gradient(width, height),
     )
     draw = ImageDraw.Draw(image, "RGBA")
     for _ in range(12):
@@ -95,7 +107,7 @@ def render_preview(
     )
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=quality)
-    return pad_jpeg(buffer.getvalue(), size_bytes, _palette(prompt, seed))
+    return pad_jpeg(buffer.getvalue(), size_bytes)
 
 
 class LocalProvider(ImageProvider):
