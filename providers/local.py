@@ -6,7 +6,8 @@ tests and benchmarks exercise every other part of the pipeline for real.
 A preview is about 50 KB; a real provider's JPEG is nearer 1 MB. `image_bytes` grows each file to
 about that size with JPEG comment segments of filler, so the bot holds and uploads as many bytes
 as it would in production while the preview costs no more CPU to make (the CPU a real model
-spends is the provider's, not the bot's).
+spends is the provider's, not the bot's). For the same reason the last few pictures are kept:
+asking again for a (prompt, seed, size) costs a copy, not a render.
 
 Rendering runs on the provider's own two threads, not asyncio's default executor: Pillow's
 drawing holds the GIL, and a pool of CPU-bound threads as large as the default one would starve
@@ -70,6 +71,11 @@ def render_preview(
 ) -> bytes:
     """A JPEG that depends only on its arguments (and the Pillow version); with `size_bytes`,
     padded to about that many bytes."""
+    return pad_jpeg(_render(prompt, seed, width, height, quality), size_bytes)
+
+
+@functools.lru_cache(maxsize=32)
+def _render(prompt: str, seed: int, width: int, height: int, quality: int) -> bytes:
     rng = _palette(prompt, seed)
     top = tuple(rng.randrange(256) for _ in range(3))
     bottom = tuple(rng.randrange(256) for _ in range(3))
@@ -107,7 +113,7 @@ def render_preview(
     )
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=quality)
-    return pad_jpeg(buffer.getvalue(), size_bytes)
+    return buffer.getvalue()
 
 
 class LocalProvider(ImageProvider):
