@@ -145,15 +145,18 @@ class SQLiteStore(Store):
 
     # --- connection helpers: every statement holds `_lock` (see the module docstring) ----------
 
+    # One trip to aiosqlite's thread per statement, rows included (execute + fetch would be two):
+    # under load every trip waits its turn behind the others.
+
     async def _fetchone(self, sql: str, params: Any = ()) -> aiosqlite.Row | None:
+        """The first row of a statement that yields one (by key, LIMIT 1 or RETURNING)."""
         async with self._lock:
-            cursor = await self.db.execute(sql, params)
-            return await cursor.fetchone()
+            rows = list(await self.db.execute_fetchall(sql, params))
+        return rows[0] if rows else None
 
     async def _fetchall(self, sql: str, params: Any = ()) -> list[aiosqlite.Row]:
         async with self._lock:
-            cursor = await self.db.execute(sql, params)
-            return list(await cursor.fetchall())
+            return list(await self.db.execute_fetchall(sql, params))
 
     async def _execute(self, sql: str, params: Any = ()) -> int:
         """One autocommitted statement; how many rows it changed."""
