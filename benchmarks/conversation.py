@@ -4,7 +4,9 @@ react, and how much of the wait is the bot's own? Canvasbot against the floor, a
 Sides (each a bot in its own process with its own loopback Discord, all alive for a round):
 - `canvasbot`: `python -m bot` with the `local` provider at the given latency and image size;
 - `floor`: benchmarks/floor_bot.py posting an image of the same size (like with like);
-- `floor-tiny`: the floor posting a tiny image.
+- `floor-tiny`: the floor posting a tiny image;
+- `canvasbot@DIR`: Canvasbot from another source tree (e.g. `git archive` of an older commit
+  unpacked in DIR), to compare two versions under the same alternation.
 
 In every round each load level runs on every side in turn, the order rotating, so background
 load on this shared machine falls on all sides alike; the figures quoted are medians of the
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import os
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,7 +39,7 @@ from benchmarks.harness import (
 from providers.local import render_preview
 from tests.fakes.discord import FakeDiscord, FakeMember
 
-__all__ = ["SIDES", "ConversationConfig", "run_conversation"]
+__all__ = ["SIDES", "ConversationConfig", "run_conversation", "source_of"]
 
 SIDES = ("canvasbot", "floor", "floor-tiny")
 WARMUP = 5
@@ -73,6 +76,16 @@ class Side:
     load: Load
 
 
+def source_of(side: str) -> str | None:
+    """The source tree of a `canvasbot@DIR` side (checked), else None."""
+    if not side.startswith("canvasbot@"):
+        return None
+    source = os.path.abspath(side.split("@", 1)[1])
+    if not os.path.isfile(os.path.join(source, "bot", "__main__.py")):
+        raise ValueError(f"{source} holds no Canvasbot source tree (bot/__main__.py)")
+    return source
+
+
 def tiny_jpeg() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (64, 64), (88, 101, 242)).save(buffer, "JPEG", quality=90)
@@ -104,10 +117,13 @@ async def _start_side_in(
 ) -> Side:
     fake = await stack.enter_async_context(FakeDiscord())
     people = [fake.add_member(fake.guild, name=f"member{i}") for i in range(members)]
-    folder = workdir / name
+    folder = workdir / name.replace("/", "_")
     folder.mkdir()
     env = base_env() | discord_env(fake)
-    if name == "canvasbot":
+    source = source_of(name)
+    if source is not None:
+        env["PYTHONPATH"] = source
+    if name == "canvasbot" or source is not None:
         env |= GENEROUS_QUOTAS | {
             "CANVASBOT_PROVIDERS": "local",
             "CANVASBOT_LOCAL_LATENCY_MS": f"{config.latency_ms:g}",
@@ -165,8 +181,9 @@ async def run_conversation(
                     for side in _rotated(sides, round_index + level_index):
                         await asyncio.sleep(0.5)  # let the previous side's process settle
                         profile = None
-                        if config.profile_dir is not None and side.name == "canvasbot":
-                            profile = config.profile_dir / f"canvasbot-n{n}-r{round_index + 1}.txt"
+                        if config.profile_dir is not None and side.name.startswith("canvasbot"):
+                            label = side.name.replace("/", "_")
+                            profile = config.profile_dir / f"{label}-n{n}-r{round_index + 1}.txt"
                         result = await side.load.run(
                             side.name, n, bot=side.bot, options=options, profile=profile
                         )

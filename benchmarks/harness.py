@@ -149,6 +149,15 @@ class BotProcess:
                     values[key] = int(rest.split()[0])
         return values["VmRSS"], values["VmHWM"]
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the whole process (every thread) so far; NaN if unknown."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return math.nan
+        # Fields 14 and 15 of stat(5); the split above starts at field 3.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def reset_peak(self) -> bool:
         """Reset the peak RSS (Linux clear_refs 5); False when not allowed."""
         try:
@@ -215,6 +224,7 @@ class LevelResult:
     e2e_ms: list[float] = field(default_factory=list)
     throughput: float = math.nan  # results per second, first dispatch → last result received
     peak_rss_mb: float = math.nan
+    cpu_ms: float = math.nan  # the bot process's CPU time per result (every thread)
     failures: int = 0
     violations: list[str] = field(default_factory=list)
 
@@ -231,6 +241,7 @@ class LevelResult:
             "e2e_p99": percentile(self.e2e_ms, 99),
             "throughput": self.throughput,
             "rss_mb": self.peak_rss_mb,
+            "cpu_ms": self.cpu_ms,
             "failures": float(self.failures),
         }
 
@@ -277,6 +288,7 @@ class Load:
         fake.forget_history()
         if bot is not None:
             bot.reset_peak()
+        cpu_before = bot.cpu_seconds() if bot is not None else math.nan
         violations_before = len(fake.violations)
         handles: list[InteractionHandle] = []
         profiling = bot.profiled(profile) if bot is not None else contextlib.nullcontext()
@@ -309,6 +321,8 @@ class Load:
         await asyncio.sleep(0.2)  # whatever the bot does after posting (records) ends in its peak
         if bot is not None:
             result.peak_rss_mb = bot.memory_kb()[1] / 1024
+            if len(done):
+                result.cpu_ms = (bot.cpu_seconds() - cpu_before) * 1000 / len(done)
         result.violations = [str(v) for v in fake.violations[violations_before:]]
         fake.forget_history()
         return result

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from benchmarks.conversation import SIDES, ConversationConfig, run_conversation
+from benchmarks.conversation import SIDES, ConversationConfig, run_conversation, source_of
 from benchmarks.harness import LevelResult, median
 from benchmarks.tail import TailConfig, TailResult, run_tail
 
@@ -46,6 +46,7 @@ COLUMNS = (
     ("e2e_p99", "end-to-end p99"),
     ("throughput", "results/s"),
     ("rss_mb", "peak RSS MB"),
+    ("cpu_ms", "bot CPU ms/result"),
     ("failures", "failed"),
 )
 
@@ -161,7 +162,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--image-bytes", type=int, default=1_000_000, help="JPEG size (0: the preview's ~50 KB)"
     )
-    parser.add_argument("--sides", default=",".join(SIDES), help="bots to measure")
+    parser.add_argument(
+        "--sides",
+        default=",".join(SIDES),
+        help="bots to measure, alternately (also canvasbot@DIR: Canvasbot from the source in DIR)",
+    )
     parser.add_argument(
         "--distinct-prompts",
         action="store_true",
@@ -190,9 +195,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 async def amain(args: argparse.Namespace) -> int:
     levels = tuple(int(x) for x in args.n.split(",") if x.strip())
     sides = tuple(s.strip() for s in args.sides.split(",") if s.strip())
-    unknown = [s for s in sides if s not in SIDES]
+    unknown = [s for s in sides if s not in SIDES and not s.startswith("canvasbot@")]
     if unknown:
         print(f"unknown sides {unknown}; known: {', '.join(SIDES)}", file=sys.stderr)
+        return 2
+    try:
+        for side in sides:
+            source_of(side)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
         return 2
     print(f"# Canvasbot benchmarks, {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
     print(f"# {machine()}")
@@ -222,7 +233,8 @@ async def amain(args: argparse.Namespace) -> int:
                 f"  round {round_index + 1}  N={result.n:<4} {result.side:<11} "
                 f"ack p99 {f['ack_p99']:7.1f} ms  overhead p50/p99 {f['ovh_p50']:7.1f} / "
                 f"{f['ovh_p99']:7.1f} ms  send p50 {f['send_p50']:6.1f} ms  "
-                f"{f['throughput']:6.1f}/s  RSS {f['rss_mb']:5.0f} MB  failed {result.failures}"
+                f"{f['throughput']:6.1f}/s  RSS {f['rss_mb']:5.0f} MB  CPU {f['cpu_ms']:5.1f} ms  "
+                f"failed {result.failures}"
                 + (f"  violations {len(result.violations)}" if result.violations else ""),
                 flush=True,
             )
