@@ -22,6 +22,9 @@ import hashlib
 import io
 import random
 import textwrap
+import threading
+from collections import OrderedDict
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image, ImageDraw, ImageFont
@@ -36,6 +39,7 @@ COMMENT_MARKER = b"\xff\xfe"
 MAX_SEGMENT_PAYLOAD = 65533  # a segment's 2-byte length counts itself
 _FILLER = memoryview(random.Random(0).randbytes(MAX_SEGMENT_PAYLOAD))
 RENDER_THREADS = 2
+QUALITY = 90
 
 
 def _palette(prompt: str, seed: int) -> random.Random:
@@ -66,15 +70,45 @@ def _gradient(width: int, height: int) -> Image.Image:
     return Image.linear_gradient("L").resize((width, height))
 
 
+class _Previews:
+    """The last few pictures rendered, by (prompt, seed, width, height, quality); thread-safe."""
+
+    def __init__(self, size: int = 32) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, int, int, int, int], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int, int, int, int]) -> bytes | None:
+        with self._lock:
+            data = self._items.get(key)
+            if data is not None:
+                self._items.move_to_end(key)
+            return data
+
+    def put(self, key: tuple[str, int, int, int, int], data: bytes) -> None:
+        with self._lock:
+            self._items[key] = data
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+_previews = _Previews()
+
+
 def render_preview(
-    prompt: str, seed: int, width: int, height: int, *, quality: int = 90, size_bytes: int = 0
+    prompt: str, seed: int, width: int, height: int, *, quality: int = QUALITY, size_bytes: int = 0
 ) -> bytes:
     """A JPEG that depends only on its arguments (and the Pillow version); with `size_bytes`,
     padded to about that many bytes."""
-    return pad_jpeg(_render(prompt, seed, width, height, quality), size_bytes)
+    key = (prompt, seed, width, height, quality)
+    data = _previews.get(key)
+    if data is None:
+        data = _render(*key)
+        _previews.put(key, data)
+    return pad_jpeg(data, size_bytes)
 
 
-@functools.lru_cache(maxsize=32)
 def _render(prompt: str, seed: int, width: int, height: int, quality: int) -> bytes:
     rng = _palette(prompt, seed)
     top = tuple(rng.randrange(256) for _ in range(3))
@@ -143,17 +177,13 @@ class LocalProvider(ImageProvider):
         first = request.seed if request.seed is not None else random.randint(0, MAX_SEED)
         seeds = [(first + i) % (MAX_SEED + 1) for i in range(request.count)]
         simulated = asyncio.sleep(self.latency_s) if self.latency_s else asyncio.sleep(0)
-        if self._renderer is None:
-            self._renderer = ThreadPoolExecutor(RENDER_THREADS, thread_name_prefix="local-render")
-        loop = asyncio.get_running_loop()
-        render = functools.partial(
-            render_preview, request.prompt, width=width, height=height, size_bytes=self.image_bytes
-        )
-        # Rendering is CPU work: keep it off the event loop, overlapping the simulated latency.
-        rendered, _ = await asyncio.gather(
-            asyncio.gather(*(loop.run_in_executor(self._renderer, render, s) for s in seeds)),
-            simulated,
-        )
+        kept = [_previews.get((request.prompt, s, width, height, QUALITY)) for s in seeds]
+        if all(data is not None for data in kept):
+            # Rendered lately: a copy (padding) costs less than a trip to a render thread.
+            await simulated
+            rendered = [pad_jpeg(data, self.image_bytes) for data in kept if data is not None]
+        else:
+            rendered = await self._render(request.prompt, seeds, width, height, simulated)
         return [
             GeneratedImage(
                 data=data,
@@ -165,6 +195,27 @@ class LocalProvider(ImageProvider):
             )
             for data, seed in zip(rendered, seeds, strict=True)
         ]
+
+    async def _render(
+        self,
+        prompt: str,
+        seeds: list[int],
+        width: int,
+        height: int,
+        simulated: Awaitable[None],
+    ) -> list[bytes]:
+        if self._renderer is None:
+            self._renderer = ThreadPoolExecutor(RENDER_THREADS, thread_name_prefix="local-render")
+        loop = asyncio.get_running_loop()
+        render = functools.partial(
+            render_preview, prompt, width=width, height=height, size_bytes=self.image_bytes
+        )
+        # Rendering is CPU work: keep it off the event loop, overlapping the simulated latency.
+        rendered, _ = await asyncio.gather(
+            asyncio.gather(*(loop.run_in_executor(self._renderer, render, s) for s in seeds)),
+            simulated,
+        )
+        return list(rendered)
 
     async def aclose(self) -> None:
         if self._renderer is not None:

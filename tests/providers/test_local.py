@@ -106,3 +106,15 @@ async def test_image_bytes_reaches_the_provider_results(catalog: Catalog) -> Non
         catalog.get("imagen-4-fast"),
     )
     assert all(290_000 < len(image.data) <= 300_000 for image in result.images)
+
+
+async def test_a_picture_rendered_lately_is_copied_without_a_render_thread(
+    catalog: Catalog,
+) -> None:
+    request = GenerationRequest(prompt="a kept picture", seed=77, model="imagen-4-fast")
+    first = await LocalProvider(image_bytes=200_000).generate(request, catalog.get("imagen-4-fast"))
+    provider = LocalProvider(image_bytes=200_000)
+    again = await provider.generate(request, catalog.get("imagen-4-fast"))
+    assert again.images[0].data == first.images[0].data
+    assert again.images[0].data is not first.images[0].data  # each result its own bytes
+    assert provider._renderer is None  # no thread was needed
