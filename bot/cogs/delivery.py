@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import discord
@@ -102,7 +102,8 @@ class Delivery:
             metrics.acknowledgement_seconds.observe(max(0.0, waited))
 
     async def deliver(self, interaction: discord.Interaction[Any], work: Work) -> Outcome | None:
-        """Run the generation and post it (or the explanation). The caller has acknowledged."""
+        """Run the generation and post it (or the explanation). The caller has acknowledged.
+        The outcome returned holds no image bytes: they went to Discord."""
         task = asyncio.current_task()
         assert task is not None
         self._in_flight.add(task)
@@ -141,6 +142,9 @@ class Delivery:
         finally:
             ticker.cancel()
         embeds, files = render_result(outcome, requester_name=interaction.user.display_name)
+        # From here the files hold the images: drop our hold on the bytes, so that the upload
+        # reads each one in place (aiohttp copies a buffer someone else still references).
+        outcome = replace(outcome, result=replace(outcome.result, images=()))
         content = truncate(" ".join(outcome.notes), CONTENT_LIMIT) if outcome.notes else None
         view = result_view(outcome.record.id)
         message: discord.Message | None = None
