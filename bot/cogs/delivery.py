@@ -48,11 +48,14 @@ Work = Callable[[Callable[[str], None]], Awaitable[Outcome]]
 
 
 def requester_of(interaction: discord.Interaction[Any]) -> Requester:
+    """Who asked and where; after `acknowledge`, also the loading message the result fills, so
+    the generation is recorded with it from the start (no write between result and upload)."""
     return Requester(
         user_id=interaction.user.id,
         guild_id=interaction.guild_id,
         channel_id=interaction.channel_id,
         interaction_id=interaction.id,
+        message_id=interaction.extras.get("message_id"),
     )
 
 
@@ -150,7 +153,7 @@ class Delivery:
         message: discord.Message | None = None
         loading_id = interaction.extras.get("message_id")
         if self._token_alive(interaction):
-            if loading_id:
+            if loading_id and outcome.record.message_id != loading_id:
                 await self.service.record_message(outcome.record.id, loading_id)
             try:
                 message = await interaction.edit_original_response(

@@ -73,6 +73,7 @@ class Requester:
     channel_id: int | None = None
     interaction_id: int | None = None
     role_ids: tuple[int, ...] = ()
+    message_id: int | None = None  # the loading message the result will fill, when known
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +344,7 @@ class GenerationService:
             guild_id=requester.guild_id,
             channel_id=requester.channel_id,
             interaction_id=requester.interaction_id,
+            message_id=requester.message_id,
             prompt=request.prompt,
             negative_prompt=request.negative_prompt,
             aspect=request.aspect.value,

@@ -177,14 +177,15 @@ class SQLiteStore(Store):
 
     async def create_generation(self, new: NewGeneration) -> GenerationRecord:
         row = await self._fetchone(
-            "INSERT INTO generations (user_id, guild_id, channel_id, interaction_id, kind,"
-            " parent_id, prompt, negative_prompt, aspect, count, requested_seed, model, private,"
-            " status, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING *",
+            "INSERT INTO generations (user_id, guild_id, channel_id, interaction_id, message_id,"
+            " kind, parent_id, prompt, negative_prompt, aspect, count, requested_seed, model,"
+            " private, status, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING *",
             (
                 new.user_id,
                 new.guild_id,
                 new.channel_id,
                 new.interaction_id,
+                new.message_id,
                 new.kind,
                 new.parent_id,
                 new.prompt,
@@ -261,8 +262,10 @@ class SQLiteStore(Store):
         )
 
     async def generation_by_message(self, message_id: int) -> GenerationRecord | None:
+        # A generation knows its message from the start; it is a result once it succeeded.
         return await self._one(
-            "SELECT * FROM generations WHERE message_id=? ORDER BY id DESC LIMIT 1", (message_id,)
+            "SELECT * FROM generations WHERE message_id=? AND status=? ORDER BY id DESC LIMIT 1",
+            (message_id, GenerationStatus.SUCCEEDED),
         )
 
     async def _one(self, sql: str, params: tuple[Any, ...]) -> GenerationRecord | None:
