@@ -1,12 +1,13 @@
 # Two commands do all set-up on a fresh machine:
 #   make run    install into .venv (first time) and run the bot; without DISCORD_TOKEN it says what to set
 #   make test   install into .venv (first time) and run the whole test suite
+#   make bench  the load benchmarks (README "Benchmarks"); make bench-quick for a smoke check
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +21,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m benchmarks.run --quick
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

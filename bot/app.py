@@ -81,7 +81,11 @@ def build_providers(
             known = ", ".join(KNOWN_PROVIDERS)
             raise ConfigurationError(f"unknown provider {name!r} (known: {known})")
         if name == "local":
-            built.append(LocalProvider(latency_ms=settings.local_latency_ms))
+            built.append(
+                LocalProvider(
+                    latency_ms=settings.local_latency_ms, image_bytes=settings.local_image_bytes
+                )
+            )
             continue
         key = settings.provider_key(name)
         if not key:

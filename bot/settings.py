@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     models_file: Path | None = _env("CANVASBOT_MODELS_FILE")
     provider_timeout_seconds: float = _env("CANVASBOT_PROVIDER_TIMEOUT_SECONDS", 60.0, gt=0)
     local_latency_ms: float = _env("CANVASBOT_LOCAL_LATENCY_MS", 0.0, ge=0)
+    # 0: the preview's natural size (~50 KB); else padded to about this many bytes, like a real
+    # provider's ~1 MB JPEG (benchmarks).
+    local_image_bytes: int = _env("CANVASBOT_LOCAL_IMAGE_BYTES", 0, ge=0, le=10_000_000)
     # Unset: hedge after the provider's observed p90 latency (bounded); 0: never hedge.
     hedge_after_ms: float | None = _env("CANVASBOT_HEDGE_AFTER_MS", None, ge=0)
 

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import discord
@@ -49,6 +49,8 @@ OnBlocked = Callable[[discord.Interaction[Any], PromptBlocked], Awaitable[object
 
 
 def requester_of(interaction: discord.Interaction[Any]) -> Requester:
+    """Who asked and where; after `acknowledge`, also the loading message the result fills, so
+    the generation is recorded with it from the start (no write between result and upload)."""
     return Requester(
         user_id=interaction.user.id,
         guild_id=interaction.guild_id,
@@ -56,6 +58,7 @@ def requester_of(interaction: discord.Interaction[Any]) -> Requester:
         interaction_id=interaction.id,
         role_ids=tuple(role.id for role in getattr(interaction.user, "roles", ())),
         channel_age_restricted=age_restricted(interaction.channel),
+        message_id=interaction.extras.get("message_id"),
     )
 
 
@@ -112,7 +115,8 @@ class Delivery:
             metrics.acknowledgement_seconds.observe(max(0.0, waited))
 
     async def deliver(self, interaction: discord.Interaction[Any], work: Work) -> Outcome | None:
-        """Run the generation and post it (or the explanation). The caller has acknowledged."""
+        """Run the generation and post it (or the explanation). The caller has acknowledged.
+        The outcome returned holds no image bytes: they went to Discord."""
         task = asyncio.current_task()
         assert task is not None
         self._in_flight.add(task)
@@ -153,12 +157,15 @@ class Delivery:
         finally:
             ticker.cancel()
         embeds, files = render_result(outcome, requester_name=interaction.user.display_name)
+        # From here the files hold the images: drop our hold on the bytes, so that the upload
+        # reads each one in place (aiohttp copies a buffer someone else still references).
+        outcome = replace(outcome, result=replace(outcome.result, images=()))
         content = truncate(" ".join(outcome.notes), CONTENT_LIMIT) if outcome.notes else None
         view = result_view(outcome.record.id)
         message: discord.Message | None = None
         loading_id = interaction.extras.get("message_id")
         if self._token_alive(interaction):
-            if loading_id:
+            if loading_id and outcome.record.message_id != loading_id:
                 await self.service.record_message(outcome.record.id, loading_id)
             try:
                 message = await interaction.edit_original_response(

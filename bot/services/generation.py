@@ -78,6 +78,7 @@ class Requester:
     interaction_id: int | None = None
     role_ids: tuple[int, ...] = ()
     channel_age_restricted: bool = False  # Discord's NSFW flag: where `relaxed` may apply
+    message_id: int | None = None  # the loading message the result will fill, when known
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,6 +429,7 @@ class GenerationService:
             guild_id=requester.guild_id,
             channel_id=requester.channel_id,
             interaction_id=requester.interaction_id,
+            message_id=requester.message_id,
             prompt=request.prompt,
             negative_prompt=request.negative_prompt,
             aspect=request.aspect.value,

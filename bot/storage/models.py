@@ -61,6 +61,7 @@ class NewGeneration:
     kind: str = "generate"  # generate | vary | reseed
     parent_id: int | None = None
     interaction_id: int | None = None
+    message_id: int | None = None  # the loading message the result will fill, when known
 
 
 @dataclass(frozen=True, slots=True)

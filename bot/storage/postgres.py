@@ -138,14 +138,15 @@ class PostgresStore(Store):
 
     async def create_generation(self, new: NewGeneration) -> GenerationRecord:
         row = await self.pool.fetchrow(
-            "INSERT INTO generations (user_id, guild_id, channel_id, interaction_id, kind,"
-            " parent_id, prompt, negative_prompt, aspect, count, requested_seed, model, private,"
-            " status, created_at)"
-            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,now()) RETURNING *",
+            "INSERT INTO generations (user_id, guild_id, channel_id, interaction_id, message_id,"
+            " kind, parent_id, prompt, negative_prompt, aspect, count, requested_seed, model,"
+            " private, status, created_at)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,now()) RETURNING *",
             new.user_id,
             new.guild_id,
             new.channel_id,
             new.interaction_id,
+            new.message_id,
             new.kind,
             new.parent_id,
             new.prompt,
@@ -229,8 +230,11 @@ class PostgresStore(Store):
         )
 
     async def generation_by_message(self, message_id: int) -> GenerationRecord | None:
+        # A generation knows its message from the start; it is a result once it succeeded.
         return await self._one(
-            "SELECT * FROM generations WHERE message_id=$1 ORDER BY id DESC LIMIT 1", message_id
+            "SELECT * FROM generations WHERE message_id=$1 AND status=$2 ORDER BY id DESC LIMIT 1",
+            message_id,
+            GenerationStatus.SUCCEEDED.value,
         )
 
     async def recent_generations(

@@ -148,15 +148,18 @@ class SQLiteStore(Store):
 
     # --- connection helpers: every statement holds `_lock` (see the module docstring) ----------
 
+    # One trip to aiosqlite's thread per statement, rows included (execute + fetch would be two):
+    # under load every trip waits its turn behind the others.
+
     async def _fetchone(self, sql: str, params: Any = ()) -> aiosqlite.Row | None:
+        """The first row of a statement that yields one (by key, LIMIT 1 or RETURNING)."""
         async with self._lock:
-            cursor = await self.db.execute(sql, params)
-            return await cursor.fetchone()
+            rows = list(await self.db.execute_fetchall(sql, params))
+        return rows[0] if rows else None
 
     async def _fetchall(self, sql: str, params: Any = ()) -> list[aiosqlite.Row]:
         async with self._lock:
-            cursor = await self.db.execute(sql, params)
-            return list(await cursor.fetchall())
+            return list(await self.db.execute_fetchall(sql, params))
 
     async def _execute(self, sql: str, params: Any = ()) -> int:
         """One autocommitted statement; how many rows it changed."""
@@ -177,14 +180,15 @@ class SQLiteStore(Store):
 
     async def create_generation(self, new: NewGeneration) -> GenerationRecord:
         row = await self._fetchone(
-            "INSERT INTO generations (user_id, guild_id, channel_id, interaction_id, kind,"
-            " parent_id, prompt, negative_prompt, aspect, count, requested_seed, model, private,"
-            " status, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING *",
+            "INSERT INTO generations (user_id, guild_id, channel_id, interaction_id, message_id,"
+            " kind, parent_id, prompt, negative_prompt, aspect, count, requested_seed, model,"
+            " private, status, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING *",
             (
                 new.user_id,
                 new.guild_id,
                 new.channel_id,
                 new.interaction_id,
+                new.message_id,
                 new.kind,
                 new.parent_id,
                 new.prompt,
@@ -274,8 +278,10 @@ class SQLiteStore(Store):
         )
 
     async def generation_by_message(self, message_id: int) -> GenerationRecord | None:
+        # A generation knows its message from the start; it is a result once it succeeded.
         return await self._one(
-            "SELECT * FROM generations WHERE message_id=? ORDER BY id DESC LIMIT 1", (message_id,)
+            "SELECT * FROM generations WHERE message_id=? AND status=? ORDER BY id DESC LIMIT 1",
+            (message_id, GenerationStatus.SUCCEEDED),
         )
 
     async def recent_generations(

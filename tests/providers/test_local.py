@@ -88,3 +88,33 @@ async def test_request_validation_happens_before_any_work(catalog: Catalog) -> N
         await NoSeeds().generate(
             GenerationRequest(prompt="dunes", seed=5, model="imagen-4"), catalog.get("imagen-4")
         )
+
+
+def test_a_padded_preview_has_about_the_size_asked_and_the_same_picture() -> None:
+    plain = render_preview("harbour", 7, 256, 256)
+    padded = render_preview("harbour", 7, 256, 256, size_bytes=1_000_000)
+    assert 1_000_000 - 4 <= len(padded) <= 1_000_000
+    assert padded == render_preview("harbour", 7, 256, 256, size_bytes=1_000_000)
+    assert padded[:3] == b"\xff\xd8\xff"
+    assert Image.open(io.BytesIO(padded)).tobytes() == Image.open(io.BytesIO(plain)).tobytes()
+    assert render_preview("harbour", 7, 256, 256, size_bytes=100) == plain  # never shrinks
+
+
+async def test_image_bytes_reaches_the_provider_results(catalog: Catalog) -> None:
+    result = await LocalProvider(image_bytes=300_000).generate(
+        GenerationRequest(prompt="dunes", count=2, model="imagen-4-fast"),
+        catalog.get("imagen-4-fast"),
+    )
+    assert all(290_000 < len(image.data) <= 300_000 for image in result.images)
+
+
+async def test_a_picture_rendered_lately_is_copied_without_a_render_thread(
+    catalog: Catalog,
+) -> None:
+    request = GenerationRequest(prompt="a kept picture", seed=77, model="imagen-4-fast")
+    first = await LocalProvider(image_bytes=200_000).generate(request, catalog.get("imagen-4-fast"))
+    provider = LocalProvider(image_bytes=200_000)
+    again = await provider.generate(request, catalog.get("imagen-4-fast"))
+    assert again.images[0].data == first.images[0].data
+    assert again.images[0].data is not first.images[0].data  # each result its own bytes
+    assert provider._renderer is None  # no thread was needed

@@ -145,3 +145,27 @@ async def test_interrupting_pending_generations_after_a_crash(store: Store) -> N
     reservation = await store.get_reservation(held.id)  # type: ignore[union-attr]
     assert reservation is not None
     assert reservation.status == "released"
+
+
+async def test_a_loading_message_known_at_creation_finds_the_result_once_it_succeeded(
+    store: Store,
+) -> None:
+    pending = await store.create_generation(new(message_id=777))
+    failed = await store.create_generation(new(message_id=778))
+    assert pending.message_id == 777
+    assert await store.generation_by_message(777) is None  # not a result yet
+    await store.fail_generation(failed.id, status=GenerationStatus.FAILED, error="boom")
+    assert await store.generation_by_message(778) is None  # never a result
+    await store.complete_generation(
+        pending.id,
+        provider="local",
+        model_id="m",
+        seeds=[1],
+        cost_usd=0.0,
+        cost_source="reported",
+        provider_latency_ms=1.0,
+        total_latency_ms=2.0,
+    )
+    found = await store.generation_by_message(777)
+    assert found is not None
+    assert found.id == pending.id

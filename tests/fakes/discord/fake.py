@@ -1443,6 +1443,21 @@ class FakeDiscord:
             and (pattern is None or pattern.search(c.path))
         ]
 
+    def forget_history(self) -> None:
+        """Drop recorded requests, finished interactions and stored messages (with their
+        attachments), keeping the world and the synced commands: long load runs (benchmarks)
+        would otherwise hold every uploaded file. Call it while no interaction is in flight."""
+        for handle in self.handles:
+            handle._cancel_timers()
+        self.requests.clear()
+        self.handles.clear()
+        self._handles.clear()
+        self._handles_by_token.clear()
+        self._modals_opened.clear()
+        self._messages.clear()
+        self._channel_messages.clear()
+        self._attachments.clear()
+
     def inject_failure(
         self,
         method: str,

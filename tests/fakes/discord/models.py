@@ -477,7 +477,11 @@ class UploadedFile:
 
 @dataclass(eq=False)
 class RestCall:
-    """One REST request as the fake received it. ``path`` is relative to ``/api/v10``."""
+    """One REST request as the fake received it. ``path`` is relative to ``/api/v10``.
+
+    ``at``: when its headers arrived; ``received_at``: when its whole body had arrived (both
+    ``time.perf_counter()``), so ``received_at - at`` is about the time the upload took.
+    """
 
     method: str
     path: str
@@ -487,6 +491,7 @@ class RestCall:
     at: float
     status: int = 0
     code: int | None = None
+    received_at: float | None = None
 
 
 @dataclass(eq=False)

@@ -190,7 +190,15 @@ class RestApi:
             )
         else:
             body_error = None
-        call = RestCall(method, rel, dict(request.query), payload, files, started)
+        call = RestCall(
+            method,
+            rel,
+            dict(request.query),
+            payload,
+            files,
+            started,
+            received_at=time.perf_counter(),
+        )
         fake.requests.append(call)
         request[CALL] = call
 
