@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -48,6 +49,8 @@ from bot.storage.models import (
     usd_to_micros,
 )
 from bot.storage.stats import GenerationFacts, provider_stats
+
+T = TypeVar("T")
 
 __all__ = ["SQLiteStore", "sqlite_path_from_url"]
 
@@ -177,6 +180,18 @@ class SQLiteStore(Store):
                 await self.db.execute("ROLLBACK")
                 raise
             await self.db.execute("COMMIT")
+
+    async def _in_connection_thread(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work(connection)` on aiosqlite's own thread, in one hop from the event loop.
+
+        The quota reservation is a transaction of several statements; issued one by one, each is
+        a thread round trip while the write lock is held, and concurrent requests queue behind
+        them. aiosqlite has no public call for this, but its own execute_fetchall and
+        execute_insert are built on `_execute` the same way (pinned: aiosqlite < 0.23).
+        """
+        async with self._lock:
+            connection = self.db
+            return await connection._execute(work, connection._conn)
 
     async def create_generation(self, new: NewGeneration) -> GenerationRecord:
         row = await self._fetchone(
@@ -355,37 +370,43 @@ class SQLiteStore(Store):
     ) -> Reservation | QuotaRefusal:
         now = as_utc(now)
         est_micros = usd_to_micros(request.est_usd)
-        async with self._write_transaction() as db:
-            usage = await _snapshot(db, request.user_id, request.guild_id, now)
-            refusal = first_refusal(
-                usage,
-                limits,
-                images=request.images,
-                est_usd_micros=est_micros,
-                in_guild=request.guild_id is not None,
-            )
-            if refusal is not None:
-                return refusal
-            cursor = await db.execute(
-                "INSERT INTO quota_reservations (user_id, guild_id, generation_id, images,"
-                " est_usd_micros, status, created_at, expires_at, day, month)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?) RETURNING *",
-                (
-                    request.user_id,
-                    request.guild_id,
-                    request.generation_id,
-                    request.images,
-                    est_micros,
-                    ReservationStatus.RESERVED,
-                    now.timestamp(),
-                    (now + ttl).timestamp(),
-                    _day_key(now),
-                    _month_key(now),
-                ),
-            )
-            row = await cursor.fetchone()
-        assert row is not None
-        return _reservation(row)
+        params = _snapshot_params(request.user_id, request.guild_id, now)
+        insert = (
+            request.user_id,
+            request.guild_id,
+            request.generation_id,
+            request.images,
+            est_micros,
+            ReservationStatus.RESERVED,
+            now.timestamp(),
+            (now + ttl).timestamp(),
+            _day_key(now),
+            _month_key(now),
+        )
+
+        def transaction(conn: sqlite3.Connection) -> Reservation | QuotaRefusal:
+            # Check and insert under one write lock (BEGIN IMMEDIATE: other processes wait).
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                usage = _usage(conn.execute(_SNAPSHOT, params).fetchone(), now)
+                refusal = first_refusal(
+                    usage,
+                    limits,
+                    images=request.images,
+                    est_usd_micros=est_micros,
+                    in_guild=request.guild_id is not None,
+                )
+                if refusal is not None:
+                    conn.execute("ROLLBACK")
+                    return refusal
+                row = conn.execute(_INSERT_RESERVATION, insert).fetchone()
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return _reservation(row)
+
+        return await self._in_connection_thread(transaction)
 
     async def commit_reservation(
         self,
@@ -700,6 +721,12 @@ _LIVE = "(status = 'committed' OR (status = 'reserved' AND expires_at > :now))"
 _IMAGES = "CASE status WHEN 'committed' THEN actual_images ELSE images END"
 _MICROS = "CASE status WHEN 'committed' THEN actual_usd_micros ELSE est_usd_micros END"
 _TOTALS = f"COALESCE(SUM({_IMAGES}), 0) AS images, COALESCE(SUM({_MICROS}), 0) AS micros"
+_INSERT_RESERVATION = (
+    "INSERT INTO quota_reservations (user_id, guild_id, generation_id, images,"
+    " est_usd_micros, status, created_at, expires_at, day, month)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?) RETURNING *"
+)
+
 _SNAPSHOT = f"""
 SELECT ud.images, ud.micros, um.images, um.micros, fl.n, lr.last, gm.micros, gd.micros
 FROM (SELECT {_TOTALS} FROM quota_reservations WHERE user_id = :user AND guild_id IS :guild
@@ -715,20 +742,17 @@ FROM (SELECT {_TOTALS} FROM quota_reservations WHERE user_id = :user AND guild_i
 """
 
 
-async def _snapshot(
-    db: aiosqlite.Connection, user_id: int, guild_id: int | None, now: datetime
-) -> UsageSnapshot:
-    cursor = await db.execute(
-        _SNAPSHOT,
-        {
-            "user": user_id,
-            "guild": guild_id,
-            "day": _day_key(now),
-            "month": _month_key(now),
-            "now": now.timestamp(),
-        },
-    )
-    row = await cursor.fetchone()
+def _snapshot_params(user_id: int, guild_id: int | None, now: datetime) -> dict[str, Any]:
+    return {
+        "user": user_id,
+        "guild": guild_id,
+        "day": _day_key(now),
+        "month": _month_key(now),
+        "now": now.timestamp(),
+    }
+
+
+def _usage(row: Any, now: datetime) -> UsageSnapshot:
     assert row is not None
     return UsageSnapshot(
         now=now,
@@ -741,6 +765,13 @@ async def _snapshot(
         guild_usd_micros_month=row[6],
         global_usd_micros_today=row[7],
     )
+
+
+async def _snapshot(
+    db: aiosqlite.Connection, user_id: int, guild_id: int | None, now: datetime
+) -> UsageSnapshot:
+    cursor = await db.execute(_SNAPSHOT, _snapshot_params(user_id, guild_id, now))
+    return _usage(await cursor.fetchone(), now)
 
 
 def _day_key(moment: datetime) -> str:
