@@ -27,27 +27,17 @@ from providers.retry import RetryPolicy
 from tests.fakes.fal_fake import CONTENT_POLICY_DETAIL, FalFake, file_bytes
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.manual_clock import ManualClock
+from tests.fakes.scripting import RecordingSleep
+from tests.fakes.served import served
 
 # Waits on the fake are bounded so that a regression fails the test instead of hanging it.
 LIMIT = 5.0
 
 
-class Sleeps(list[float]):
-    async def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
 @pytest.fixture
 async def fake() -> AsyncIterator[FalFake]:
-    fake = FalFake()
-    server = LoopbackServer(fake.app())
-    await server.start()
-    fake.base_url = server.base_url
-    try:
+    async with served(FalFake()) as fake:
         yield fake
-    finally:
-        fake.open_all()
-        await server.stop()
 
 
 @pytest.fixture
@@ -56,12 +46,14 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
+def sleeps() -> RecordingSleep:
+    return RecordingSleep()
 
 
 @pytest.fixture
-def make(fake: FalFake, http_client: httpx.AsyncClient, clock: ManualClock, sleeps: Sleeps) -> Any:
+def make(
+    fake: FalFake, http_client: httpx.AsyncClient, clock: ManualClock, sleeps: RecordingSleep
+) -> Any:
     def make(**kw: Any) -> FalProvider:
         options: dict[str, Any] = {
             "base_url": fake.base_url,
@@ -167,7 +159,7 @@ async def test_urls_on_another_origin_are_refused(
 
 
 async def test_bad_key_names_fal_key_and_is_not_echoed(
-    make: Any, fake: FalFake, catalog: Catalog, sleeps: Sleeps
+    make: Any, fake: FalFake, catalog: Catalog, sleeps: RecordingSleep
 ) -> None:
     wrong = "wrong-key-id:wrong-secret"
     provider = make(api_key=wrong)
@@ -176,7 +168,7 @@ async def test_bad_key_names_fal_key_and_is_not_echoed(
     assert caught.value.env_var == KEY_ENV_VAR == "FAL_KEY"
     assert "FAL_KEY" in str(caught.value)
     assert wrong not in str(caught.value)
-    assert sleeps == []
+    assert sleeps.calls == []
 
 
 async def test_a_key_echoed_in_an_error_is_redacted(
@@ -231,7 +223,7 @@ async def test_content_policy_violation_on_submit_is_content_blocked(
 
 
 async def test_other_validation_errors_are_invalid_requests(
-    provider: FalProvider, fake: FalFake, catalog: Catalog, sleeps: Sleeps
+    provider: FalProvider, fake: FalFake, catalog: Catalog, sleeps: RecordingSleep
 ) -> None:
     fake.script(
         "submit",
@@ -244,11 +236,11 @@ async def test_other_validation_errors_are_invalid_requests(
     )
     with pytest.raises(InvalidRequest, match="must be <= 4"):
         await provider.generate(ask(), catalog.get("imagen-4-fast"))
-    assert sleeps == []
+    assert sleeps.calls == []
 
 
 async def test_retryable_header_makes_an_error_transient(
-    provider: FalProvider, fake: FalFake, catalog: Catalog, sleeps: Sleeps
+    provider: FalProvider, fake: FalFake, catalog: Catalog, sleeps: RecordingSleep
 ) -> None:
     fake.script(
         "submit",
@@ -259,16 +251,16 @@ async def test_retryable_header_makes_an_error_transient(
     result = await provider.generate(ask(), catalog.get("imagen-4-fast"))
     assert len(result.images) == 1
     assert len(fake.stage_calls("submit")) == 2
-    assert len(sleeps) == 1
+    assert len(sleeps.calls) == 1
 
 
 async def test_rate_limit_honours_retry_after(
-    provider: FalProvider, fake: FalFake, catalog: Catalog, sleeps: Sleeps
+    provider: FalProvider, fake: FalFake, catalog: Catalog, sleeps: RecordingSleep
 ) -> None:
     fake.script("submit", 429, {"detail": "Too many requests"}, headers={"Retry-After": "3"})
     result = await provider.generate(ask(), catalog.get("imagen-4-fast"))
     assert len(result.images) == 1
-    assert sleeps == [3.0]
+    assert sleeps.calls == [3.0]
 
 
 async def test_rate_limit_that_persists_is_raised(

@@ -22,35 +22,27 @@ from providers.gemini import KEY_ENV_VAR, GeminiProvider
 from providers.retry import RetryPolicy
 from tests.fakes.gemini_fake import FILTER_REASON, GeminiFake, google_error, jpeg_bytes
 from tests.fakes.loopback import LoopbackServer
+from tests.fakes.scripting import RecordingSleep
+from tests.fakes.served import served
 
 RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 
 
-class Sleeps(list[float]):
-    async def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
 @pytest.fixture
 async def fake() -> AsyncIterator[GeminiFake]:
-    fake = GeminiFake()
-    server = LoopbackServer(fake.app())
-    await server.start()
-    fake.base_url = server.base_url
-    try:
+    async with served(GeminiFake()) as fake:
         yield fake
-    finally:
-        fake.gate.open()
-        await server.stop()
 
 
 @pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
+def sleeps() -> RecordingSleep:
+    return RecordingSleep()
 
 
 @pytest.fixture
-def provider(fake: GeminiFake, http_client: httpx.AsyncClient, sleeps: Sleeps) -> GeminiProvider:
+def provider(
+    fake: GeminiFake, http_client: httpx.AsyncClient, sleeps: RecordingSleep
+) -> GeminiProvider:
     return GeminiProvider(
         http_client,
         fake.api_key,
@@ -161,7 +153,7 @@ async def test_blocked_prompt_is_content_blocked_and_not_retried(
 
 
 async def test_bad_key_names_the_env_var_and_never_echoes_the_key(
-    fake: GeminiFake, http_client: httpx.AsyncClient, catalog: Catalog, sleeps: Sleeps
+    fake: GeminiFake, http_client: httpx.AsyncClient, catalog: Catalog, sleeps: RecordingSleep
 ) -> None:
     wrong = "AIzaWrongKey-0123456789"
     provider = GeminiProvider(
@@ -173,7 +165,7 @@ async def test_bad_key_names_the_env_var_and_never_echoes_the_key(
     assert KEY_ENV_VAR in str(caught.value)
     assert wrong not in str(caught.value)
     assert len(fake.calls) == 1
-    assert sleeps == []
+    assert sleeps.calls == []
 
 
 async def test_a_key_echoed_in_an_error_message_is_redacted(
@@ -207,7 +199,7 @@ async def test_retired_model_is_model_unavailable(
 
 
 async def test_rate_limit_honours_retry_info_then_succeeds(
-    provider: GeminiProvider, fake: GeminiFake, catalog: Catalog, sleeps: Sleeps
+    provider: GeminiProvider, fake: GeminiFake, catalog: Catalog, sleeps: RecordingSleep
 ) -> None:
     fake.script(
         429,
@@ -220,12 +212,12 @@ async def test_rate_limit_honours_retry_info_then_succeeds(
     )
     result = await provider.generate(ask(), catalog.get("imagen-4-fast"))
     assert len(result.images) == 1
-    assert sleeps == [2.0]
+    assert sleeps.calls == [2.0]
     assert len(fake.calls) == 2
 
 
 async def test_rate_limit_longer_than_we_wait_fails_over_at_once(
-    provider: GeminiProvider, fake: GeminiFake, catalog: Catalog, sleeps: Sleeps
+    provider: GeminiProvider, fake: GeminiFake, catalog: Catalog, sleeps: RecordingSleep
 ) -> None:
     fake.script(
         429,
@@ -239,7 +231,7 @@ async def test_rate_limit_longer_than_we_wait_fails_over_at_once(
     with pytest.raises(RateLimited) as caught:
         await provider.generate(ask(), catalog.get("imagen-4-fast"))
     assert caught.value.retry_after == 37.0
-    assert sleeps == []
+    assert sleeps.calls == []
     assert len(fake.calls) == 1
 
 
@@ -259,7 +251,7 @@ async def test_rate_limit_without_retry_info_uses_retry_after_header(
 
 
 async def test_server_errors_are_retried_then_unavailable(
-    provider: GeminiProvider, fake: GeminiFake, catalog: Catalog, sleeps: Sleeps
+    provider: GeminiProvider, fake: GeminiFake, catalog: Catalog, sleeps: RecordingSleep
 ) -> None:
     fake.script(503, google_error(503, "UNAVAILABLE", "The model is overloaded."))
     fake.script(500, "<html>Internal error</html>", raw=True)
@@ -268,7 +260,7 @@ async def test_server_errors_are_retried_then_unavailable(
         await provider.generate(ask(), catalog.get("imagen-4-fast"))
     assert caught.value.status == 504
     assert len(fake.calls) == 3
-    assert len(sleeps) == 2
+    assert len(sleeps.calls) == 2
 
 
 async def test_a_server_error_then_success(

@@ -27,27 +27,17 @@ from providers.retry import RetryPolicy
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.manual_clock import ManualClock
 from tests.fakes.replicate_fake import SENSITIVE, ReplicateFake, file_bytes, problem
+from tests.fakes.scripting import RecordingSleep
+from tests.fakes.served import served
 
 # Waits on the fake are bounded so that a regression fails the test instead of hanging it.
 LIMIT = 5.0
 
 
-class Sleeps(list[float]):
-    async def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
 @pytest.fixture
 async def fake() -> AsyncIterator[ReplicateFake]:
-    fake = ReplicateFake()
-    server = LoopbackServer(fake.app())
-    await server.start()
-    fake.base_url = server.base_url
-    try:
+    async with served(ReplicateFake()) as fake:
         yield fake
-    finally:
-        fake.open_all()
-        await server.stop()
 
 
 @pytest.fixture
@@ -56,13 +46,13 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
+def sleeps() -> RecordingSleep:
+    return RecordingSleep()
 
 
 @pytest.fixture
 def make(
-    fake: ReplicateFake, http_client: httpx.AsyncClient, clock: ManualClock, sleeps: Sleeps
+    fake: ReplicateFake, http_client: httpx.AsyncClient, clock: ManualClock, sleeps: RecordingSleep
 ) -> Any:
     def make(**kw: Any) -> ReplicateProvider:
         options: dict[str, Any] = {
@@ -256,7 +246,7 @@ async def test_a_prediction_canceled_elsewhere_is_unavailable(
 
 
 async def test_bad_token_names_the_env_var_and_is_not_echoed(
-    make: Any, fake: ReplicateFake, catalog: Catalog, sleeps: Sleeps
+    make: Any, fake: ReplicateFake, catalog: Catalog, sleeps: RecordingSleep
 ) -> None:
     wrong = "r8_wrong_token_0123456789"
     with pytest.raises(AuthenticationFailed) as caught:
@@ -264,7 +254,7 @@ async def test_bad_token_names_the_env_var_and_is_not_echoed(
     assert caught.value.env_var == KEY_ENV_VAR == "REPLICATE_API_TOKEN"
     assert KEY_ENV_VAR in str(caught.value)
     assert wrong not in str(caught.value)
-    assert sleeps == []
+    assert sleeps.calls == []
 
 
 async def test_a_token_echoed_in_a_problem_is_redacted(
@@ -292,7 +282,7 @@ async def test_http_errors_map_into_the_tree_without_retrying(
     provider: ReplicateProvider,
     fake: ReplicateFake,
     catalog: Catalog,
-    sleeps: Sleeps,
+    sleeps: RecordingSleep,
     status: int,
     body: dict,
     expected: type[Exception],
@@ -302,7 +292,7 @@ async def test_http_errors_map_into_the_tree_without_retrying(
         await provider.generate(ask(), catalog.get("imagen-4-fast"))
     assert caught.value.status == status  # type: ignore[attr-defined]
     assert body["detail"] in str(caught.value)
-    assert sleeps == []
+    assert sleeps.calls == []
 
 
 async def test_an_unknown_model_is_model_unavailable(
@@ -315,7 +305,7 @@ async def test_an_unknown_model_is_model_unavailable(
 
 
 async def test_throttling_honours_retry_after(
-    provider: ReplicateProvider, fake: ReplicateFake, catalog: Catalog, sleeps: Sleeps
+    provider: ReplicateProvider, fake: ReplicateFake, catalog: Catalog, sleeps: RecordingSleep
 ) -> None:
     fake.script(
         "create",
@@ -325,7 +315,7 @@ async def test_throttling_honours_retry_after(
     )
     result = await provider.generate(ask(), catalog.get("imagen-4-fast"))
     assert len(result.images) == 1
-    assert sleeps == [2.0]
+    assert sleeps.calls == [2.0]
 
 
 async def test_throttling_without_retry_after_reads_the_detail(
@@ -344,7 +334,7 @@ async def test_throttling_without_retry_after_reads_the_detail(
 
 
 async def test_server_errors_are_retried_then_unavailable(
-    provider: ReplicateProvider, fake: ReplicateFake, catalog: Catalog, sleeps: Sleeps
+    provider: ReplicateProvider, fake: ReplicateFake, catalog: Catalog, sleeps: RecordingSleep
 ) -> None:
     fake.script("create", 500, problem(500, "Internal Server Error", "oops"))
     fake.script("create", 502, "<html>bad gateway</html>", raw=True)
@@ -352,7 +342,7 @@ async def test_server_errors_are_retried_then_unavailable(
     with pytest.raises(ProviderUnavailable) as caught:
         await provider.generate(ask(), catalog.get("imagen-4-fast"))
     assert caught.value.status == 503
-    assert len(sleeps) == 2
+    assert len(sleeps.calls) == 2
 
 
 async def test_a_failed_poll_is_asked_again_without_a_new_prediction(
