@@ -28,6 +28,7 @@ import asyncio
 import csv
 import dataclasses
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -70,6 +71,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+SETTINGS_TTL = 30.0  # seconds a server's quota overrides are reused without asking the store
 
 # QuotaLimits field → the environment variable the settings module reads it from.
 ENV_NAMES: Mapping[str, str] = {
@@ -257,6 +260,7 @@ class QuotaService:
         self.reservation_ttl = reservation_ttl
         self._clock = clock
         self._open: set[int] = set()  # this process's reservations not yet settled (metrics)
+        self._settings: dict[int, tuple[float, QuotaOverrides, list[RoleQuota]]] = {}
 
     @property
     def open_reservations(self) -> int:
@@ -270,9 +274,23 @@ class QuotaService:
     async def limits_for(self, guild_id: int | None, role_ids: Collection[int]) -> EffectiveLimits:
         if guild_id is None:
             return effective_limits(self.defaults, QuotaOverrides(), ())
+        overrides, role_quotas = await self._server_settings(guild_id)
         wanted = set(role_ids)
-        roles = [r for r in await self.store.role_quotas(guild_id) if r.role_id in wanted]
-        return effective_limits(self.defaults, await self.store.get_guild_quota(guild_id), roles)
+        roles = [r for r in role_quotas if r.role_id in wanted]
+        return effective_limits(self.defaults, overrides, roles)
+
+    async def _server_settings(self, guild_id: int) -> tuple[QuotaOverrides, list[RoleQuota]]:
+        """A server's overrides, kept for SETTINGS_TTL: they change only when an admin edits
+        them, yet every request needs them. Edits here clear the entry at once; another
+        process sees them within SETTINGS_TTL."""
+        cached = self._settings.get(guild_id)
+        moment = time.monotonic()
+        if cached is not None and moment - cached[0] < SETTINGS_TTL:
+            return cached[1], cached[2]
+        overrides = await self.store.get_guild_quota(guild_id)
+        roles = await self.store.role_quotas(guild_id)
+        self._settings[guild_id] = (moment, overrides, roles)
+        return overrides, roles
 
     async def reserve(
         self,
@@ -432,12 +450,14 @@ class QuotaService:
         _check_values(changes)
         current = await self.store.get_guild_quota(guild_id)
         updated = dataclasses.replace(current, **changes)  # type: ignore[arg-type]
+        self._settings.pop(guild_id, None)
         await self.store.set_guild_quota(
             guild_id, updated, updated_by=updated_by, now=self._now(None)
         )
         return updated
 
     async def clear_guild_overrides(self, guild_id: int, *, updated_by: int | None) -> None:
+        self._settings.pop(guild_id, None)
         await self.store.set_guild_quota(
             guild_id, QuotaOverrides(), updated_by=updated_by, now=self._now(None)
         )
@@ -449,9 +469,11 @@ class QuotaService:
         self, guild_id: int, quota: RoleQuota, *, updated_by: int | None
     ) -> None:
         _check_values({f.name: getattr(quota, f.name) for f in dataclasses.fields(quota)})
+        self._settings.pop(guild_id, None)
         await self.store.set_role_quota(guild_id, quota, updated_by=updated_by, now=self._now(None))
 
     async def remove_role_override(self, guild_id: int, role_id: int) -> bool:
+        self._settings.pop(guild_id, None)
         return await self.store.remove_role_quota(guild_id, role_id)
 
     async def reset_user_day(

@@ -447,3 +447,22 @@ def test_services_and_storage_never_import_discord_or_cogs(path: Path) -> None:
             assert not name.startswith(("bot.cogs", "bot.ui")), f"{path.name} imports {name}"
             if path.parent.name == "storage":
                 assert not name.startswith("bot.services"), f"{path.name} imports {name}"
+
+
+async def test_server_overrides_are_reused_and_an_admin_change_applies_at_once(
+    store: Store,
+) -> None:
+    quotas = QuotaService(store, QuotaLimits(user_daily_images=5))
+    reads: list[int] = []
+    original = store.get_guild_quota
+
+    async def counting(guild_id: int) -> QuotaOverrides:
+        reads.append(guild_id)
+        return await original(guild_id)
+
+    store.get_guild_quota = counting  # type: ignore[method-assign]
+    assert (await quotas.limits_for(7, ())).user_daily_images == 5
+    assert (await quotas.limits_for(7, ())).user_daily_images == 5
+    assert reads == [7]  # the second request did not ask the store
+    await quotas.update_guild_overrides(7, updated_by=1, user_daily_images=9)
+    assert (await quotas.limits_for(7, ())).user_daily_images == 9
