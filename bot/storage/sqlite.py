@@ -4,8 +4,14 @@ Several processes may share the file. Every ledger transaction starts with BEGIN
 takes SQLite's single write lock before anything is read: writers are serialised across processes
 (waiting up to busy_timeout), so a reservation's check and insert see no one else's writes in
 between. One aiosqlite connection is shared by the process's coroutines, and a transaction left
-open across an `await` would swallow their statements, so every use of the connection goes
-through `_lock` (it guards the connection, not the quota: the quota is guarded by SQLite's lock).
+open across an `await` would swallow their statements, so every use of the connection is a
+function of the connection run whole on aiosqlite's thread (`_run`), never a transaction spread
+over several awaits.
+
+Under load, each trip to that thread costs the event loop a wake-up and the thread a GIL hand-off;
+so the functions waiting when a trip starts go together, in order, each its own statement or
+transaction (its success or failure its own): 100 results finishing together cost a few trips,
+not 200.
 """
 
 from __future__ import annotations
@@ -14,8 +20,7 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -73,7 +78,8 @@ class SQLiteStore(Store):
         self.path = str(path)
         self.busy_timeout_ms = busy_timeout_ms
         self._db: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
+        self._waiting: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._courier: asyncio.Task[None] | None = None
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -114,84 +120,97 @@ class SQLiteStore(Store):
                 await asyncio.sleep(min(0.2, 0.01 * attempt))
 
     async def close(self) -> None:
+        if self._courier is not None and not self._courier.done():
+            await asyncio.shield(self._courier)  # what was asked before close still runs
         if self._db is not None:
             await self._db.close()
             self._db = None
 
     async def _migrate(self) -> None:
-        await self.db.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
-        )
-        applied = set(await self.applied_migrations())
-        for migration in load_migrations(self.engine):
-            if migration.version in applied:
-                continue
-            # BEGIN IMMEDIATE: two processes starting together apply each migration once.
-            await self.db.execute("BEGIN IMMEDIATE")
-            try:
-                cursor = await self.db.execute(
-                    "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
-                )
-                if await cursor.fetchone() is None:
-                    for statement in _statements(migration.sql):
-                        await self.db.execute(statement)
-                    await self.db.execute(
-                        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?,?,?)",
-                        (migration.version, migration.name, time.time()),
-                    )
-                await self.db.execute("COMMIT")
-            except BaseException:
-                await self.db.execute("ROLLBACK")
-                raise
+        migrations = load_migrations(self.engine)
+
+        def migrate(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+            )
+            for migration in migrations:
+                # BEGIN IMMEDIATE: two processes starting together apply each migration once.
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    done = conn.execute(
+                        "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
+                    ).fetchone()
+                    if done is None:
+                        for statement in _statements(migration.sql):
+                            conn.execute(statement)
+                        conn.execute(
+                            "INSERT INTO schema_migrations (version, name, applied_at)"
+                            " VALUES (?,?,?)",
+                            (migration.version, migration.name, time.time()),
+                        )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+
+        await self._run(migrate)
 
     async def applied_migrations(self) -> list[int]:
-        cursor = await self.db.execute("SELECT version FROM schema_migrations ORDER BY version")
-        return [row[0] for row in await cursor.fetchall()]
+        rows = await self._fetchall("SELECT version FROM schema_migrations ORDER BY version")
+        return [row[0] for row in rows]
 
-    # --- connection helpers: every statement holds `_lock` (see the module docstring) ----------
+    # --- the connection: every use is a function run whole on aiosqlite's thread -------------
 
-    # One trip to aiosqlite's thread per statement, rows included (execute + fetch would be two):
-    # under load every trip waits its turn behind the others.
-
-    async def _fetchone(self, sql: str, params: Any = ()) -> aiosqlite.Row | None:
+    async def _fetchone(self, sql: str, params: Any = ()) -> sqlite3.Row | None:
         """The first row of a statement that yields one (by key, LIMIT 1 or RETURNING)."""
-        async with self._lock:
-            rows = list(await self.db.execute_fetchall(sql, params))
-        return rows[0] if rows else None
+        return await self._run(lambda conn: conn.execute(sql, params).fetchone())
 
-    async def _fetchall(self, sql: str, params: Any = ()) -> list[aiosqlite.Row]:
-        async with self._lock:
-            return list(await self.db.execute_fetchall(sql, params))
+    async def _fetchall(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        return await self._run(lambda conn: conn.execute(sql, params).fetchall())
 
     async def _execute(self, sql: str, params: Any = ()) -> int:
         """One autocommitted statement; how many rows it changed."""
-        async with self._lock:
-            cursor = await self.db.execute(sql, params)
-            return cursor.rowcount
+        return await self._run(lambda conn: conn.execute(sql, params).rowcount)
 
-    @asynccontextmanager
-    async def _write_transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
-            await self.db.execute("BEGIN IMMEDIATE")
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work(connection)` on aiosqlite's thread, whole (a statement, or a transaction from
+        BEGIN to COMMIT), in the order asked; it rides the next trip with whatever else waits."""
+        db = self.db
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._waiting.append((work, future))
+        if self._courier is None or self._courier.done():
+            self._courier = asyncio.create_task(self._carry(db))
+        return await future
+
+    async def _carry(self, db: aiosqlite.Connection) -> None:
+        # aiosqlite has no public call to run a function on its thread, but its own
+        # execute_fetchall and execute_insert are built on `_execute` (pinned: aiosqlite < 0.23).
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
             try:
-                yield self.db
-            except BaseException:
-                await self.db.execute("ROLLBACK")
+                outcomes = await db._execute(_run_all, db._conn, [work for work, _ in batch])
+            except Exception as exc:  # the connection is closed
+                outcomes = [(False, exc)] * len(batch)
+            except BaseException:  # cancelled (the loop is closing): nobody waits forever
+                for _, future in (*batch, *self._waiting):
+                    future.cancel()
+                self._waiting = []
                 raise
-            await self.db.execute("COMMIT")
+            self._settle(batch, outcomes)
 
-    async def _in_connection_thread(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `work(connection)` on aiosqlite's own thread, in one hop from the event loop.
-
-        The quota reservation is a transaction of several statements; issued one by one, each is
-        a thread round trip while the write lock is held, and concurrent requests queue behind
-        them. aiosqlite has no public call for this, but its own execute_fetchall and
-        execute_insert are built on `_execute` the same way (pinned: aiosqlite < 0.23).
-        """
-        async with self._lock:
-            connection = self.db
-            return await connection._execute(work, connection._conn)
+    @staticmethod
+    def _settle(
+        batch: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]],
+        outcomes: list[tuple[bool, Any]],
+    ) -> None:
+        for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+            if future.done():  # its caller was cancelled; the work ran anyway
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
 
     async def create_generation(self, new: NewGeneration) -> GenerationRecord:
         row = await self._fetchone(
@@ -406,7 +425,7 @@ class SQLiteStore(Store):
                 raise
             return _reservation(row)
 
-        return await self._in_connection_thread(transaction)
+        return await self._run(transaction)
 
     async def commit_reservation(
         self,
@@ -449,8 +468,9 @@ class SQLiteStore(Store):
         return _reservation(row) if row is not None else None
 
     async def usage_for(self, user_id: int, guild_id: int | None, now: datetime) -> UsageSnapshot:
-        async with self._lock:
-            return await _snapshot(self.db, user_id, guild_id, as_utc(now))
+        now = as_utc(now)
+        row = await self._fetchone(_SNAPSHOT, _snapshot_params(user_id, guild_id, now))
+        return _usage(row, now)
 
     async def guild_stats(self, guild_id: int, since: date, *, top: int = 10) -> GuildStats:
         where = "r.guild_id = ? AND r.day >= ? AND r.status = 'committed'"
@@ -581,33 +601,40 @@ class SQLiteStore(Store):
         self, guild_id: int | None, user_id: int, *, reset_by: int | None, now: datetime
     ) -> QuotaReset:
         now = as_utc(now)
-        async with self._write_transaction() as db:
-            cursor = await db.execute(
-                "INSERT INTO quota_resets (guild_id, user_id, day, reset_by, created_at, images,"
-                " usd_micros) VALUES (?,?,?,?,?,0,0) RETURNING id",
-                (guild_id, user_id, _day_key(now), reset_by, now.timestamp()),
-            )
-            row = await cursor.fetchone()
-            assert row is not None
-            reset_id = row[0]
-            cursor = await db.execute(
-                "UPDATE quota_reservations SET reset_id = :reset WHERE user_id = :user"
-                f" AND guild_id IS :guild AND day = :day AND reset_id IS NULL AND {_LIVE}"
-                f" RETURNING {_IMAGES}, {_MICROS}",
-                {
-                    "reset": reset_id,
-                    "user": user_id,
-                    "guild": guild_id,
-                    "day": _day_key(now),
-                    "now": now.timestamp(),
-                },
-            )
-            forgiven = list(await cursor.fetchall())
-            images, micros = sum(r[0] for r in forgiven), sum(r[1] for r in forgiven)
-            await db.execute(
-                "UPDATE quota_resets SET images=?, usd_micros=? WHERE id=?",
-                (images, micros, reset_id),
-            )
+        day = _day_key(now)
+
+        def transaction(conn: sqlite3.Connection) -> tuple[int, int, int]:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                reset_id = conn.execute(
+                    "INSERT INTO quota_resets (guild_id, user_id, day, reset_by, created_at,"
+                    " images, usd_micros) VALUES (?,?,?,?,?,0,0) RETURNING id",
+                    (guild_id, user_id, day, reset_by, now.timestamp()),
+                ).fetchone()[0]
+                forgiven = conn.execute(
+                    "UPDATE quota_reservations SET reset_id = :reset WHERE user_id = :user"
+                    f" AND guild_id IS :guild AND day = :day AND reset_id IS NULL AND {_LIVE}"
+                    f" RETURNING {_IMAGES}, {_MICROS}",
+                    {
+                        "reset": reset_id,
+                        "user": user_id,
+                        "guild": guild_id,
+                        "day": day,
+                        "now": now.timestamp(),
+                    },
+                ).fetchall()
+                images, micros = sum(r[0] for r in forgiven), sum(r[1] for r in forgiven)
+                conn.execute(
+                    "UPDATE quota_resets SET images=?, usd_micros=? WHERE id=?",
+                    (images, micros, reset_id),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return reset_id, images, micros
+
+        reset_id, images, micros = await self._run(transaction)
         return QuotaReset(
             id=reset_id,
             guild_id=guild_id,
@@ -679,7 +706,7 @@ def _statements(sql: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-def _record(row: aiosqlite.Row) -> GenerationRecord:
+def _record(row: sqlite3.Row) -> GenerationRecord:
     return GenerationRecord(
         id=row["id"],
         user_id=row["user_id"],
@@ -767,13 +794,6 @@ def _usage(row: Any, now: datetime) -> UsageSnapshot:
     )
 
 
-async def _snapshot(
-    db: aiosqlite.Connection, user_id: int, guild_id: int | None, now: datetime
-) -> UsageSnapshot:
-    cursor = await db.execute(_SNAPSHOT, _snapshot_params(user_id, guild_id, now))
-    return _usage(await cursor.fetchone(), now)
-
-
 def _day_key(moment: datetime) -> str:
     return day_of(moment).isoformat()
 
@@ -794,7 +814,7 @@ def _micros(usd: float | None) -> int | None:
     return None if usd is None else usd_to_micros(usd)
 
 
-def _reservation(row: aiosqlite.Row) -> Reservation:
+def _reservation(row: sqlite3.Row) -> Reservation:
     return Reservation(
         id=row["id"],
         user_id=row["user_id"],
@@ -815,7 +835,7 @@ def _reservation(row: aiosqlite.Row) -> Reservation:
     )
 
 
-def _usage_row(row: aiosqlite.Row) -> UsageRow:
+def _usage_row(row: sqlite3.Row) -> UsageRow:
     return UsageRow(
         reservation_id=row["id"],
         created_at=_dt(row["created_at"]) or datetime.now(UTC),
@@ -833,3 +853,16 @@ def _usage_row(row: aiosqlite.Row) -> UsageRow:
         release_reason=row["release_reason"],
         reset_id=row["reset_id"],
     )
+
+
+def _run_all(
+    conn: sqlite3.Connection, works: list[Callable[[sqlite3.Connection], Any]]
+) -> list[tuple[bool, Any]]:
+    """On aiosqlite's thread: each function in turn, each outcome its own."""
+    outcomes: list[tuple[bool, Any]] = []
+    for work in works:
+        try:
+            outcomes.append((True, work(conn)))
+        except Exception as exc:
+            outcomes.append((False, exc))
+    return outcomes
