@@ -18,6 +18,7 @@ from bot.cogs.modlog import ModLog
 from bot.cogs.quota import QuotaCog
 from bot.cogs.results import ResultsCog
 from bot.cogs.safety import SafetyCog
+from bot.services.staging import ImageStaging
 from bot.settings import Settings
 from bot.ui.history import HistoryPageButton
 from bot.ui.views import ResultButton
@@ -71,6 +72,7 @@ class CanvasBot(commands.AutoShardedBot):
             progress_every_s=settings.progress_interval_seconds,
             token_window_s=settings.interaction_token_seconds,
             on_blocked=modlog.blocked,
+            staging=ImageStaging(int(settings.image_memory_mb * 1024 * 1024)),
         )
         await self.add_cog(GenerationCog(self.app.generation, self.app.catalog, delivery))
         if self.app.quotas is not None:

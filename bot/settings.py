@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     # Interaction timing: progress edits while waiting; Discord's interaction token lifetime.
     progress_interval_seconds: float = _env("CANVASBOT_PROGRESS_INTERVAL_SECONDS", 3.0, gt=0)
     interaction_token_seconds: float = _env("CANVASBOT_INTERACTION_TOKEN_SECONDS", 900.0, gt=0)
+    # Result images waiting for their upload are kept in memory up to this many MB; beyond, in
+    # anonymous temporary files (the page cache, not the bot's memory).
+    image_memory_mb: float = _env("CANVASBOT_IMAGE_MEMORY_MB", 96.0, ge=0)
 
     # Quotas and budgets (UTC days and months); servers can override with /settings quota
     user_daily_images: int = _env("CANVASBOT_USER_DAILY_IMAGES", 25, ge=0)

@@ -22,6 +22,7 @@ import discord
 
 from bot.services.errors import PromptBlocked, UserFacingError, provider_label
 from bot.services.generation import GenerationService, Outcome, Requester
+from bot.services.staging import ImageStaging
 from bot.ui.embeds import render_result
 from bot.ui.text import truncate
 from bot.ui.views import result_view
@@ -42,6 +43,7 @@ CONTENT_LIMIT = 2000
 HOURGLASS = "\N{HOURGLASS WITH FLOWING SAND}"
 TOKEN_MARGIN_S = 30.0  # leave time for the upload itself before the token dies (at most 10%)
 RESTARTING = "Canvasbot is restarting. Please try again in a minute; nothing was charged."
+DEFAULT_IMAGE_MEMORY = 96 * 1024 * 1024
 UNEXPECTED = "Something went wrong on our side. Nothing was charged; please try again in a moment."
 
 Work = Callable[[Callable[[str], None]], Awaitable[Outcome]]
@@ -104,6 +106,8 @@ class Delivery:
     token_window_s: float = 900.0
     accepting: bool = True
     on_blocked: OnBlocked | None = None  # e.g. post the refused request to the mod-log
+    # Images waiting for their upload: in memory up to a budget, then on disk.
+    staging: ImageStaging = field(default_factory=lambda: ImageStaging(DEFAULT_IMAGE_MEMORY))
     _in_flight: set[asyncio.Task[Any]] = field(default_factory=set)
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -156,10 +160,28 @@ class Delivery:
             return None
         finally:
             ticker.cancel()
-        embeds, files = render_result(outcome, requester_name=interaction.user.display_name)
-        # From here the files hold the images: drop our hold on the bytes, so that the upload
-        # reads each one in place (aiohttp copies a buffer someone else still references).
-        outcome = replace(outcome, result=replace(outcome.result, images=()))
+        staged = await self.staging.stage_all(image.data for image in outcome.result.images)
+        try:
+            embeds, files = render_result(
+                outcome,
+                requester_name=interaction.user.display_name,
+                sources=[image.file for image in staged],
+            )
+            # The staged copies are what gets uploaded: drop our hold on the bytes, so an image
+            # put on disk leaves memory now (and aiohttp reads a buffer no one else holds).
+            outcome = replace(outcome, result=replace(outcome.result, images=()))
+            return await self._post(interaction, outcome, embeds, files)
+        finally:
+            for image in staged:
+                image.release()
+
+    async def _post(
+        self,
+        interaction: discord.Interaction[Any],
+        outcome: Outcome,
+        embeds: list[discord.Embed],
+        files: list[discord.File],
+    ) -> Outcome:
         content = truncate(" ".join(outcome.notes), CONTENT_LIMIT) if outcome.notes else None
         view = result_view(outcome.record.id)
         message: discord.Message | None = None

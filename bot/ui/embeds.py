@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
+from typing import BinaryIO
 
 import discord
 
@@ -30,9 +32,10 @@ def _seconds(ms: float | None) -> str:
 
 
 def render_result(
-    outcome: Outcome, *, requester_name: str
+    outcome: Outcome, *, requester_name: str, sources: Sequence[BinaryIO] | None = None
 ) -> tuple[list[discord.Embed], list[discord.File]]:
-    """Embeds and files for a finished generation, within Discord's limits for any prompt."""
+    """Embeds and files for a finished generation, within Discord's limits for any prompt.
+    `sources`: where to read each image from (staged for the upload); else its bytes."""
     result, record = outcome.result, outcome.record
     count = len(result.images)
     per_image = result.cost_usd / count if count else 0.0
@@ -44,7 +47,8 @@ def render_result(
     for index, image in enumerate(result.images):
         filename = f"canvasbot-{record.id}-{index + 1}.{image.extension}"
         spoiler = image.flagged_nsfw
-        files.append(discord.File(io.BytesIO(image.data), filename=filename, spoiler=spoiler))
+        source = sources[index] if sources is not None else io.BytesIO(image.data)
+        files.append(discord.File(source, filename=filename, spoiler=spoiler))
         shown_name = f"SPOILER_{filename}" if spoiler else filename
         embed = discord.Embed(colour=PREVIEW_COLOUR if result.offline_preview else COLOUR)
         if result.offline_preview:

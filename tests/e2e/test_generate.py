@@ -8,6 +8,7 @@ from pathlib import Path
 from PIL import Image
 
 from bot.storage import GenerationStatus
+from providers.local import render_preview
 from tests.e2e.conftest import BotFactory
 from tests.e2e.helpers import field, kind_reply, result_message
 from tests.fakes.discord import FakeDiscord
@@ -204,4 +205,22 @@ async def test_a_rejected_key_is_explained_and_the_bot_keeps_running(
     assert record is not None
     assert record.status is GenerationStatus.FAILED
     assert all("rw-wrong-key-1234" not in str(call.json) for call in fake.requests)
+    fake.assert_clean()
+
+
+async def test_images_over_the_memory_budget_are_uploaded_from_disk_intact(
+    fake: FakeDiscord, canvasbot: BotFactory
+) -> None:
+    # A budget of 0: every image waits for its upload in a temporary file.
+    async with canvasbot(CANVASBOT_IMAGE_MEMORY_MB=0, CANVASBOT_LOCAL_IMAGE_BYTES=300_000) as (
+        bot,
+        _,
+    ):
+        handle = await fake.slash("generate", {"prompt": "tide pools", "count": 2, "seed": 3})
+        message = await result_message(handle)
+        staging = bot.delivery.staging
+    assert staging.spilled == 2
+    assert staging.in_memory == 0
+    expected = [render_preview("tide pools", s, 1024, 1024, size_bytes=300_000) for s in (3, 4)]
+    assert [a.data for a in message.attachments] == expected
     fake.assert_clean()
