@@ -27,6 +27,7 @@ from providers.catalog import Catalog
 from providers.fal import FalProvider
 from providers.gemini import GeminiProvider
 from providers.local import LocalProvider
+from providers.memory import ImageMemory
 from providers.replicate import ReplicateProvider
 from providers.retry import RetryPolicy
 from providers.router import HedgePolicy, Router
@@ -97,6 +98,10 @@ def build_providers(
         }
         extra = {"enhance_prompt": settings.aimlapi_enhance_prompt} if name == "aimlapi" else {}
         built.append(PROVIDER_CLASSES[name](http, key, **common, **extra))
+    # Half the image memory for results on their way in (the other half: bot.services.staging).
+    memory = ImageMemory(settings.image_memory_bytes // 2)
+    for provider in built:
+        provider.memory = memory
     return built
 
 

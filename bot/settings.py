@@ -63,8 +63,9 @@ class Settings(BaseSettings):
     # Interaction timing: progress edits while waiting; Discord's interaction token lifetime.
     progress_interval_seconds: float = _env("CANVASBOT_PROGRESS_INTERVAL_SECONDS", 3.0, gt=0)
     interaction_token_seconds: float = _env("CANVASBOT_INTERACTION_TOKEN_SECONDS", 900.0, gt=0)
-    # Result images waiting for their upload are kept in memory up to this many MB; beyond, in
-    # anonymous temporary files (the page cache, not the bot's memory).
+    # Result images held in memory, from the provider's answer to the upload: about this many
+    # MB. Half for images arriving (providers wait for room before fetching more), half for
+    # images waiting for their upload (beyond it, in anonymous temporary files).
     image_memory_mb: float = _env("CANVASBOT_IMAGE_MEMORY_MB", 96.0, ge=0)
 
     # Quotas and budgets (UTC days and months); servers can override with /settings quota
@@ -166,6 +167,10 @@ class Settings(BaseSettings):
         secret = getattr(self, f"{provider}_api_key", None)
         value = secret.get_secret_value().strip() if isinstance(secret, SecretStr) else ""
         return value or None
+
+    @property
+    def image_memory_bytes(self) -> int:
+        return int(self.image_memory_mb * 1024 * 1024)
 
     def provider_names(self) -> list[str]:
         """CANVASBOT_PROVIDERS in order; by default every provider with a key, else `local`."""

@@ -174,7 +174,9 @@ class AimlApiProvider(ImageProvider):
             mime = declared or _sniff(data)
         elif url:
             data, mime = await self._retry.run(
-                lambda: fetch_image(self._client, url, provider=self.name, timeout=self._timeout)
+                lambda: fetch_image(
+                    self._client, url, provider=self.name, timeout=self._timeout, memory=self.memory
+                )
             )
         else:
             raise BadResponse(

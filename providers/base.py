@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from providers.catalog import ModelOffer, ModelSpec
 from providers.errors import InvalidRequest
+from providers.memory import ImageMemory
 
 __all__ = [
     "MAX_SEED",
@@ -92,7 +93,7 @@ class GenerationRequest(BaseModel):
         return value if value and value.strip() else None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)  # weakref: ImageMemory tracks it
 class GeneratedImage:
     """One image, always with its bytes (downloaded when the provider answers with a URL)."""
 
@@ -144,6 +145,8 @@ class ImageProvider(ABC):
     key_env_var: ClassVar[str | None] = None
     capabilities: ClassVar[Capabilities]
     offline_preview: ClassVar[bool] = False
+    # Shared room for result images (set by the owner; None: unbounded).
+    memory: ImageMemory | None = None
 
     def offer_for(self, model: ModelSpec) -> ModelOffer | None:
         """This provider's id and price for `model`, or None when it does not offer it."""
@@ -177,6 +180,9 @@ class ImageProvider(ABC):
             request = request.model_copy(update={"seed": random.randint(0, 2**31 - 1)})
         started = time.perf_counter()
         images = tuple(await self._generate(request, model, offer))
+        if self.memory is not None:
+            for image in images:
+                self.memory.track(image)
         latency_ms = (time.perf_counter() - started) * 1000
         reported = [image.cost_usd for image in images]
         if images and all(cost is not None for cost in reported):

@@ -278,7 +278,9 @@ class FalProvider(ImageProvider):
         if not isinstance(url, str) or not url:
             raise BadResponse("an image in the result has no url", provider=self.name)
         # fetch_image also decodes the data URIs that fal's sync mode answers with [I].
-        data, mime = await fetch_image(self._client, url, provider=self.name, timeout=self._timeout)
+        data, mime = await fetch_image(
+            self._client, url, provider=self.name, timeout=self._timeout, memory=self.memory
+        )
         return data, mime, None if url.startswith("data:") else url
 
     # -- errors --------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import email.utils
 import time
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 
 from providers.errors import BadResponse, ProviderUnavailable
+from providers.memory import TYPICAL_IMAGE_BYTES, ImageMemory
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -80,12 +82,15 @@ async def fetch_image(
     *,
     provider: str,
     timeout: httpx.Timeout | float | None = None,
+    memory: ImageMemory | None = None,
 ) -> tuple[bytes, str]:
     """Download an image the provider hosts; returns (bytes, mime type). A `data:` URI (some
-    providers inline small results) is decoded in place instead."""
+    providers inline small results) is decoded in place instead. With `memory`, the download
+    waits for room for a typical image first."""
     if url.startswith("data:"):
         return decode_data_uri(url, provider=provider)
-    response = await send(client, "GET", url, provider=provider, timeout=timeout)
+    async with memory.room(TYPICAL_IMAGE_BYTES) if memory else contextlib.nullcontext():
+        response = await send(client, "GET", url, provider=provider, timeout=timeout)
     if response.status_code >= 500:
         raise ProviderUnavailable(
             f"image download failed with HTTP {response.status_code}",

@@ -17,6 +17,7 @@ the event loop (and anything else using that executor) under load.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import io
@@ -26,6 +27,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -181,9 +183,14 @@ class LocalProvider(ImageProvider):
         if all(data is not None for data in kept):
             # Rendered lately: a copy (padding) costs less than a trip to a render thread.
             await simulated
-            rendered = [pad_jpeg(data, self.image_bytes) for data in kept if data is not None]
+            rendered = []
+            for data in kept:
+                assert data is not None
+                async with self._room(len(data)):  # as a download would wait for room
+                    rendered.append(pad_jpeg(data, self.image_bytes))
         else:
-            rendered = await self._render(request.prompt, seeds, width, height, simulated)
+            async with self._room(len(seeds) * self.image_bytes):
+                rendered = await self._render(request.prompt, seeds, width, height, simulated)
         return [
             GeneratedImage(
                 data=data,
@@ -216,6 +223,11 @@ class LocalProvider(ImageProvider):
             simulated,
         )
         return list(rendered)
+
+    def _room(self, preview_bytes: int) -> AbstractAsyncContextManager[None]:
+        if self.memory is None:
+            return contextlib.nullcontext()
+        return self.memory.room(max(preview_bytes, self.image_bytes))
 
     async def aclose(self) -> None:
         if self._renderer is not None:

@@ -289,7 +289,7 @@ class ReplicateProvider(ImageProvider):
             )
         # fetch_image decodes a data: URI in place (sync answers may inline the file [I]).
         data, mime = await fetch_image(
-            self._client, output, provider=self.name, timeout=self._timeout
+            self._client, output, provider=self.name, timeout=self._timeout, memory=self.memory
         )
         width, height = model.size_for(request.aspect)
         return GeneratedImage(

@@ -163,7 +163,9 @@ class RunComfyProvider(ImageProvider):
             await self._cancel(job)
             raise ProviderUnavailable(str(exc), provider=self.name) from None
         data, mime = await self._retry.run(
-            lambda: fetch_image(self._client, url, provider=self.name, timeout=self._timeout)
+            lambda: fetch_image(
+                self._client, url, provider=self.name, timeout=self._timeout, memory=self.memory
+            )
         )
         return GeneratedImage(
             data=data, mime_type=mime, seed=seed, width=width, height=height, url=url

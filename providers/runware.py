@@ -167,7 +167,9 @@ class RunwareProvider(ImageProvider):
             data = _b64(payload, self.name)
         elif isinstance(url, str) and url:
             data, mime = await self._retry.run(
-                lambda: fetch_image(self._client, url, provider=self.name, timeout=self._timeout)
+                lambda: fetch_image(
+                    self._client, url, provider=self.name, timeout=self._timeout, memory=self.memory
+                )
             )
         else:
             raise BadResponse("an image came back with neither URL nor data", provider=self.name)

@@ -44,6 +44,7 @@ HOURGLASS = "\N{HOURGLASS WITH FLOWING SAND}"
 TOKEN_MARGIN_S = 30.0  # leave time for the upload itself before the token dies (at most 10%)
 RESTARTING = "Canvasbot is restarting. Please try again in a minute; nothing was charged."
 DEFAULT_IMAGE_MEMORY = 96 * 1024 * 1024
+MAX_UPLOADS = 16
 UNEXPECTED = "Something went wrong on our side. Nothing was charged; please try again in a moment."
 
 Work = Callable[[Callable[[str], None]], Awaitable[Outcome]]
@@ -107,7 +108,10 @@ class Delivery:
     accepting: bool = True
     on_blocked: OnBlocked | None = None  # e.g. post the refused request to the mod-log
     # Images waiting for their upload: in memory up to a budget, then on disk.
-    staging: ImageStaging = field(default_factory=lambda: ImageStaging(DEFAULT_IMAGE_MEMORY))
+    staging: ImageStaging = field(default_factory=lambda: ImageStaging(DEFAULT_IMAGE_MEMORY // 2))
+    # Uploads at once: each holds a chunk or two of its file in the socket's buffer, and past a
+    # few dozen the link to Discord, not concurrency, is the limit.
+    uploads: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_UPLOADS))
     _in_flight: set[asyncio.Task[Any]] = field(default_factory=set)
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -190,20 +194,22 @@ class Delivery:
             if loading_id and outcome.record.message_id != loading_id:
                 await self.service.record_message(outcome.record.id, loading_id)
             try:
-                message = await interaction.edit_original_response(
-                    content=content,
-                    embeds=embeds,
-                    attachments=files,
-                    view=view,
-                    allowed_mentions=NO_MENTIONS,
-                )
+                async with self.uploads:
+                    message = await interaction.edit_original_response(
+                        content=content,
+                        embeds=embeds,
+                        attachments=files,
+                        view=view,
+                        allowed_mentions=NO_MENTIONS,
+                    )
             except (discord.NotFound, discord.Forbidden) as exc:
                 # The token died after all (or the loading message was deleted).
                 log.info("result for %s goes to the channel: %s", outcome.record.id, exc)
                 for file in files:
                     file.reset()
         if message is None:
-            message = await self._send_to_channel(interaction, content, embeds, files, view)
+            async with self.uploads:
+                message = await self._send_to_channel(interaction, content, embeds, files, view)
         if message.id != loading_id:
             await self.service.record_message(outcome.record.id, message.id)
         return outcome
