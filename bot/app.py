@@ -99,7 +99,7 @@ def build_providers(
         extra = {"enhance_prompt": settings.aimlapi_enhance_prompt} if name == "aimlapi" else {}
         built.append(PROVIDER_CLASSES[name](http, key, **common, **extra))
     # Half the image memory for results on their way in (the other half: bot.services.staging).
-    memory = ImageMemory(settings.image_memory_bytes // 2)
+    memory = ImageMemory(settings.image_memory_half)
     for provider in built:
         provider.memory = memory
     return built

@@ -72,7 +72,7 @@ class CanvasBot(commands.AutoShardedBot):
             progress_every_s=settings.progress_interval_seconds,
             token_window_s=settings.interaction_token_seconds,
             on_blocked=modlog.blocked,
-            staging=ImageStaging(settings.image_memory_bytes // 2),
+            staging=ImageStaging(settings.image_memory_half),
         )
         await self.add_cog(GenerationCog(self.app.generation, self.app.catalog, delivery))
         if self.app.quotas is not None:

@@ -169,8 +169,10 @@ class Settings(BaseSettings):
         return value or None
 
     @property
-    def image_memory_bytes(self) -> int:
-        return int(self.image_memory_mb * 1024 * 1024)
+    def image_memory_half(self) -> int:
+        """Bytes for each half of CANVASBOT_IMAGE_MEMORY_MB: images arriving from providers
+        (providers.memory), and images waiting for their upload (bot.services.staging)."""
+        return int(self.image_memory_mb * 1024 * 1024) // 2
 
     def provider_names(self) -> list[str]:
         """CANVASBOT_PROVIDERS in order; by default every provider with a key, else `local`."""
