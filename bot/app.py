@@ -60,6 +60,8 @@ class App:
     router: Router
     generation: GenerationService
     safety: SafetyService
+    # Room for result images, shared by the providers and the uploads (bot.services.staging).
+    image_memory: ImageMemory
     quotas: QuotaService | None = None
 
     @property
@@ -68,9 +70,14 @@ class App:
 
 
 def build_providers(
-    settings: Settings, http: httpx.AsyncClient, names: list[str] | None = None
+    settings: Settings,
+    http: httpx.AsyncClient,
+    names: list[str] | None = None,
+    *,
+    memory: ImageMemory | None = None,
 ) -> list[ImageProvider]:
-    """Providers in the order of CANVASBOT_PROVIDERS (or `names`)."""
+    """Providers in the order of CANVASBOT_PROVIDERS (or `names`), sharing `memory` (the room
+    for result images; by default one sized by CANVASBOT_IMAGE_MEMORY_MB)."""
     try:
         names = names or settings.provider_names()
     except ValueError as exc:
@@ -98,8 +105,8 @@ def build_providers(
         }
         extra = {"enhance_prompt": settings.aimlapi_enhance_prompt} if name == "aimlapi" else {}
         built.append(PROVIDER_CLASSES[name](http, key, **common, **extra))
-    # Half the image memory for results on their way in (the other half: bot.services.staging).
-    memory = ImageMemory(settings.image_memory_half)
+    if memory is None:
+        memory = ImageMemory(settings.image_memory_bytes)
     for provider in built:
         provider.memory = memory
     return built
@@ -125,7 +132,8 @@ async def open_app(
     except (ValueError, OSError) as exc:
         raise ConfigurationError(f"CANVASBOT_MODELS_FILE: {exc}") from None
     async with http_client() as http:
-        built = build_providers(settings, http, providers)
+        memory = ImageMemory(settings.image_memory_bytes)
+        built = build_providers(settings, http, providers, memory=memory)
         store = open_store(settings.database_url)
         async with store:
             try:
@@ -160,7 +168,15 @@ async def open_app(
                 metrics.live.reservations_open = lambda: float(quotas.open_reservations)
             try:
                 yield App(
-                    settings, http, store, catalog, generation.router, generation, safety, quotas
+                    settings,
+                    http,
+                    store,
+                    catalog,
+                    generation.router,
+                    generation,
+                    safety,
+                    memory,
+                    quotas,
                 )
             finally:
                 if sweeper is not None:

@@ -69,10 +69,10 @@ class CanvasBot(commands.AutoShardedBot):
         modlog = ModLog(self, self.app.safety)
         self.delivery = delivery = Delivery(
             self.app.generation,
+            ImageStaging(self.app.image_memory),
             progress_every_s=settings.progress_interval_seconds,
             token_window_s=settings.interaction_token_seconds,
             on_blocked=modlog.blocked,
-            staging=ImageStaging(settings.image_memory_half),
         )
         await self.add_cog(GenerationCog(self.app.generation, self.app.catalog, delivery))
         if self.app.quotas is not None:

@@ -63,9 +63,8 @@ class Settings(BaseSettings):
     # Interaction timing: progress edits while waiting; Discord's interaction token lifetime.
     progress_interval_seconds: float = _env("CANVASBOT_PROGRESS_INTERVAL_SECONDS", 3.0, gt=0)
     interaction_token_seconds: float = _env("CANVASBOT_INTERACTION_TOKEN_SECONDS", 900.0, gt=0)
-    # Result images held in memory, from the provider's answer to the upload: about this many
-    # MB. Half for images arriving (providers wait for room before fetching more), half for
-    # images waiting for their upload (beyond it, in anonymous temporary files).
+    # Result images held in memory, from the provider's answer to the end of their upload: about
+    # this many MB. Past it, providers wait for room before fetching or drawing another.
     image_memory_mb: float = _env("CANVASBOT_IMAGE_MEMORY_MB", 96.0, ge=0)
 
     # Quotas and budgets (UTC days and months); servers can override with /settings quota
@@ -169,10 +168,9 @@ class Settings(BaseSettings):
         return value or None
 
     @property
-    def image_memory_half(self) -> int:
-        """Bytes for each half of CANVASBOT_IMAGE_MEMORY_MB: images arriving from providers
-        (providers.memory), and images waiting for their upload (bot.services.staging)."""
-        return int(self.image_memory_mb * 1024 * 1024) // 2
+    def image_memory_bytes(self) -> int:
+        """CANVASBOT_IMAGE_MEMORY_MB in bytes: the budget of providers.memory.ImageMemory."""
+        return int(self.image_memory_mb * 1024 * 1024)
 
     def provider_names(self) -> list[str]:
         """CANVASBOT_PROVIDERS in order; by default every provider with a key, else `local`."""

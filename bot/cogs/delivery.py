@@ -43,7 +43,6 @@ CONTENT_LIMIT = 2000
 HOURGLASS = "\N{HOURGLASS WITH FLOWING SAND}"
 TOKEN_MARGIN_S = 30.0  # leave time for the upload itself before the token dies (at most 10%)
 RESTARTING = "Canvasbot is restarting. Please try again in a minute; nothing was charged."
-DEFAULT_IMAGE_MEMORY = 96 * 1024 * 1024
 MAX_UPLOADS = 16
 UNEXPECTED = "Something went wrong on our side. Nothing was charged; please try again in a moment."
 
@@ -103,12 +102,12 @@ async def send_error(interaction: discord.Interaction[Any], message: str) -> Non
 @dataclass
 class Delivery:
     service: GenerationService
+    # Result images from the provider's answer to the end of their upload (bounded memory).
+    staging: ImageStaging
     progress_every_s: float = 3.0
     token_window_s: float = 900.0
     accepting: bool = True
     on_blocked: OnBlocked | None = None  # e.g. post the refused request to the mod-log
-    # Images waiting for their upload: in memory up to a budget, then on disk.
-    staging: ImageStaging = field(default_factory=lambda: ImageStaging(DEFAULT_IMAGE_MEMORY // 2))
     # Uploads at once: each holds a chunk or two of its file in the socket's buffer, and past a
     # few dozen the link to Discord, not concurrency, is the limit.
     uploads: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_UPLOADS))
@@ -135,6 +134,11 @@ class Delivery:
             self._in_flight.discard(task)
             if not self._in_flight:
                 self._idle.set()
+
+    async def idle(self) -> None:
+        """Return once no generation is being delivered (the last upload has been answered)."""
+        if self._in_flight:
+            await self._idle.wait()
 
     async def drain(self, grace_s: float) -> int:
         """Stop taking work; wait up to `grace_s` for running generations, then cancel the rest
@@ -164,15 +168,15 @@ class Delivery:
             return None
         finally:
             ticker.cancel()
-        staged = await self.staging.stage_all(image.data for image in outcome.result.images)
+        staged = await self.staging.stage_all(outcome.result.images)
         try:
             embeds, files = render_result(
                 outcome,
                 requester_name=interaction.user.display_name,
                 sources=[image.file for image in staged],
             )
-            # The staged copies are what gets uploaded: drop our hold on the bytes, so an image
-            # put on disk leaves memory now (and aiohttp reads a buffer no one else holds).
+            # The staged images are what gets uploaded and they hold the bytes until release:
+            # drop our reference, so an image put on disk leaves memory now.
             outcome = replace(outcome, result=replace(outcome.result, images=()))
             return await self._post(interaction, outcome, embeds, files)
         finally:

@@ -1,10 +1,16 @@
-"""Result images between the provider and the upload: in memory up to a budget, on disk beyond.
+"""Result images between the provider's answer and the end of their upload.
 
-Each image is held until its upload ends. When many results finish together and Discord reads
-more slowly than the providers deliver (500 members at once with ~1 MB images), that is hundreds
-of megabytes in the process. Past `memory_budget` bytes, an image goes to an anonymous temporary
-file instead, which the upload then streams in chunks: it lives in the page cache, not in the
-bot's memory, and it disappears when closed, even if the process is killed.
+Every image a provider returns is counted by the process's `ImageMemory` until its object is
+collected, and a provider waits for room before it materialises another (providers.memory).
+Staging keeps each image, and so its room, until its upload ends: that is what bounds the bot's
+memory when Discord reads more slowly than providers deliver (500 members at once with ~1 MB
+images). The results behind wait at their provider holding nothing, and no image is written
+anywhere on the way.
+
+Only when the count is over the budget all the same (a provider that returns its bytes inline
+cannot wait before they arrive; one image larger than the whole budget) does an image go to an
+anonymous temporary file, which the upload then streams in chunks, and its room comes back at
+once. A full disk keeps it in memory instead: the upload matters more than the budget.
 """
 
 from __future__ import annotations
@@ -16,6 +22,9 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import BinaryIO
+
+from providers.base import GeneratedImage
+from providers.memory import ImageMemory
 
 __all__ = ["ImageStaging", "StagedImage"]
 
@@ -30,54 +39,57 @@ class StagedImage:
     size: int
     on_disk: bool
     _staging: ImageStaging | None = field(default=None, repr=False)
+    # Held until release: while this image object lives, its room in ImageMemory stays taken.
+    _image: GeneratedImage | None = field(default=None, repr=False)
 
     def release(self) -> None:
-        """Close the file and give back its share of the budget (safe to call twice)."""
+        """Close the file and let go of the image (safe to call twice)."""
         staging, self._staging = self._staging, None
         if staging is None:
             return
         if not self.on_disk:
             staging.in_memory -= self.size
+        self._image = None
         self.file.close()
 
 
 class ImageStaging:
-    def __init__(self, memory_budget: int, *, directory: str | None = None) -> None:
-        self.memory_budget = max(0, memory_budget)
+    def __init__(self, memory: ImageMemory, *, directory: str | None = None) -> None:
+        self.memory = memory
         self.directory = directory
-        self.in_memory = 0  # bytes of images held in memory right now
+        self.in_memory = 0  # bytes of staged images held in memory right now
         self.spilled = 0  # images written to disk since start (metrics, tests)
 
-    async def stage(self, data: bytes) -> StagedImage:
-        """Hold `data` for an upload: in memory while within the budget, else on disk (written
-        on a thread: a full disk queue must not stall the event loop). Never fails for want of
-        disk: then the image stays in memory, over the budget."""
-        size = len(data)
-        if self.in_memory + size <= self.memory_budget:
-            return self._in_memory(data)
+    async def stage(self, image: GeneratedImage) -> StagedImage:
+        """Hold `image` for its upload: in memory while the images alive fit the budget, else
+        on disk (written on a thread: a slow disk must not stall the event loop)."""
+        if self.memory.held <= self.memory.budget:
+            return self._in_memory(image)
         try:
-            spool = await asyncio.to_thread(self._spill, data)
+            spool = await asyncio.to_thread(self._spill, image.data)
         except OSError as exc:
             log.warning("could not put an image on disk (%s); keeping it in memory", exc)
-            return self._in_memory(data)
+            return self._in_memory(image)
         self.spilled += 1
-        return StagedImage(spool, size, on_disk=True, _staging=self)
+        return StagedImage(spool, len(image.data), on_disk=True, _staging=self)
 
-    async def stage_all(self, images: Iterable[bytes]) -> list[StagedImage]:
+    async def stage_all(self, images: Iterable[GeneratedImage]) -> list[StagedImage]:
         staged: list[StagedImage] = []
         try:
-            for data in images:
-                staged.append(await self.stage(data))
+            for image in images:
+                staged.append(await self.stage(image))
         except BaseException:  # cancelled half way: give back what was staged
-            for image in staged:
-                image.release()
+            for done in staged:
+                done.release()
             raise
         return staged
 
-    def _in_memory(self, data: bytes) -> StagedImage:
-        self.in_memory += len(data)
+    def _in_memory(self, image: GeneratedImage) -> StagedImage:
+        size = len(image.data)
+        self.in_memory += size
         # BytesIO over immutable bytes shares them until written to: no copy.
-        return StagedImage(io.BytesIO(data), len(data), on_disk=False, _staging=self)
+        file = io.BytesIO(image.data)
+        return StagedImage(file, size, on_disk=False, _staging=self, _image=image)
 
     def _spill(self, data: bytes) -> BinaryIO:
         # Anonymous (unlinked at once): nothing is left behind, even after kill -9.

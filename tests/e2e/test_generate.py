@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 from pathlib import Path
 
@@ -223,4 +224,26 @@ async def test_images_over_the_memory_budget_are_uploaded_from_disk_intact(
     assert staging.in_memory == 0
     expected = [render_preview("tide pools", s, 1024, 1024, size_bytes=300_000) for s in (3, 4)]
     assert [a.data for a in message.attachments] == expected
+    fake.assert_clean()
+
+
+async def test_an_image_keeps_its_room_in_memory_until_discord_answers_its_upload(
+    fake: FakeDiscord, canvasbot: BotFactory
+) -> None:
+    expected = render_preview("a lighthouse", 5, 1024, 1024, size_bytes=300_000)
+    async with canvasbot(CANVASBOT_LOCAL_IMAGE_BYTES=300_000) as (bot, app):
+        memory = app.image_memory
+        fake.uploads.close()
+        handle = await fake.slash("generate", {"prompt": "a lighthouse", "seed": 5})
+        await fake.uploads.reached.wait()
+        # Every byte is with Discord, but until it answers the image still counts: the providers'
+        # next downloads wait for room, so results queued for upload cannot pile up in memory.
+        assert memory.held == len(expected)
+        fake.uploads.open()
+        message = await result_message(handle)
+        await bot.delivery.idle()
+        gc.collect()
+        assert memory.held == 0
+        assert bot.delivery.staging.spilled == 0
+    assert message.attachments[0].data == expected
     fake.assert_clean()

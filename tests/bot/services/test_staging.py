@@ -1,63 +1,88 @@
-"""Images waiting for their upload: memory up to the budget, anonymous files beyond."""
+"""Images waiting for their upload keep their room in ImageMemory until released; only when the
+images alive are over the budget does one go to an anonymous file, giving its room back."""
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
 import pytest
 
 from bot.services.staging import ImageStaging
+from providers.base import GeneratedImage
+from providers.memory import ImageMemory
 
 
-async def test_within_the_budget_images_stay_in_memory_and_give_it_back(tmp_path: Path) -> None:
-    staging = ImageStaging(250, directory=str(tmp_path))
-    first = await staging.stage(b"a" * 100)
-    second = await staging.stage(b"b" * 100)
+def tracked(memory: ImageMemory, fill: bytes, size: int = 100) -> GeneratedImage:
+    """An image as a provider returns it: counted by `memory` while the object lives."""
+    image = GeneratedImage(data=fill * size, mime_type="image/jpeg", seed=1)
+    memory.track(image)
+    return image
+
+
+async def test_a_staged_image_keeps_its_room_until_its_upload_is_released(tmp_path: Path) -> None:
+    memory = ImageMemory(250)
+    staging = ImageStaging(memory, directory=str(tmp_path))
+    first = await staging.stage(tracked(memory, b"a"))
+    second = await staging.stage(tracked(memory, b"b"))
+    gc.collect()  # the caller's references are gone: only the staged images hold them
     assert (first.on_disk, second.on_disk) == (False, False)
-    assert staging.in_memory == 200
+    assert (memory.held, staging.in_memory) == (200, 200)
     assert first.file.read() == b"a" * 100
     first.release()
     first.release()  # twice is harmless
-    assert staging.in_memory == 100
+    gc.collect()
+    assert (memory.held, staging.in_memory) == (100, 100)
     second.release()
-    assert staging.in_memory == 0
+    gc.collect()
+    assert (memory.held, staging.in_memory) == (0, 0)
 
 
-async def test_past_the_budget_images_wait_in_files_that_vanish(tmp_path: Path) -> None:
-    staging = ImageStaging(150, directory=str(tmp_path))
-    kept = await staging.stage(b"k" * 100)
-    spilled = await staging.stage(b"s" * 100)
+async def test_over_the_budget_an_image_waits_in_a_file_and_gives_its_room_back(
+    tmp_path: Path,
+) -> None:
+    memory = ImageMemory(150)
+    staging = ImageStaging(memory, directory=str(tmp_path))
+    kept = await staging.stage(tracked(memory, b"k"))
+    # A provider that could not wait (bytes inline): 200 alive against a budget of 150.
+    spilled = await staging.stage(tracked(memory, b"s"))
+    gc.collect()
     assert not kept.on_disk
     assert spilled.on_disk
     assert staging.spilled == 1
-    assert staging.in_memory == 100  # the spilled one does not count
+    assert memory.held == 100  # the spilled image's object is gone; its file does not count
+    assert staging.in_memory == 100
     assert os.listdir(tmp_path) == []  # anonymous: nothing to clean up after a crash
     assert spilled.file.read() == b"s" * 100
     spilled.release()
     assert spilled.file.closed
     kept.release()
-    assert staging.in_memory == 0
+    gc.collect()
+    assert memory.held == 0
     # Room again: the next one stays in memory.
-    assert not (await staging.stage(b"n" * 100)).on_disk
+    assert not (await staging.stage(tracked(memory, b"n"))).on_disk
 
 
 async def test_no_room_on_disk_keeps_the_image_in_memory(tmp_path: Path) -> None:
-    staging = ImageStaging(0, directory=str(tmp_path / "missing"))
-    image = await staging.stage(b"x" * 10)
+    memory = ImageMemory(0)
+    staging = ImageStaging(memory, directory=str(tmp_path / "missing"))
+    image = await staging.stage(tracked(memory, b"x", 10))
     assert not image.on_disk
     assert image.file.read() == b"x" * 10
     assert staging.in_memory == 10
 
 
 async def test_stage_all_gives_back_what_it_staged_when_it_fails(tmp_path: Path) -> None:
-    staging = ImageStaging(1000, directory=str(tmp_path))
+    memory = ImageMemory(1000)
+    staging = ImageStaging(memory, directory=str(tmp_path))
 
     def images():  # type: ignore[no-untyped-def]
-        yield b"1" * 100
-        yield b"2" * 100
+        yield tracked(memory, b"1")
+        yield tracked(memory, b"2")
         raise RuntimeError("the third never came")
 
     with pytest.raises(RuntimeError):
         await staging.stage_all(images())
-    assert staging.in_memory == 0
+    gc.collect()
+    assert (memory.held, staging.in_memory) == (0, 0)

@@ -62,6 +62,7 @@ embed/content/component/modal/choice/file-size limits -> 400/50035 with an ``err
 (real Discord answers an oversized file with 413/40005; the fake uses 50035 for all limits);
 empty message -> 400/50006; command definitions are validated at sync. A refused callback
 does not acknowledge. Callbacks are judged by their arrival time.
+``fake.uploads`` (a Gate) holds requests with files once their body has arrived.
 
 Gateway: HELLO, heartbeat ACK, IDENTIFY (sharded: guild ``(id >> 22) % count == shard``)
 -> READY + GUILD_CREATE, RESUME with replay of missed dispatches, member chunk requests,

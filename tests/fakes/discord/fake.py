@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from tests.fakes.gate import Gate
 from tests.fakes.loopback import LoopbackServer
 
 from ._util import DEFAULT_TIMEOUT, BotDied, Hub, Signal, Snowflakes, shard_for
@@ -140,6 +141,9 @@ class FakeDiscord:
         self.application_id = self.bot_user.id
         self.gateway = Gateway(self, int(heartbeat_interval * 1000))
         self.rest = RestApi(self)
+        # Requests carrying files wait here once their body has arrived (close it to hold an
+        # upload in flight: the bot has sent every byte and waits for the answer).
+        self.uploads = Gate()
         self._server: LoopbackServer | None = None
 
         self.guild: FakeGuild
@@ -163,6 +167,7 @@ class FakeDiscord:
         return self
 
     async def close(self) -> None:
+        self.uploads.open()
         for handle in self.handles:
             handle._cancel_timers()
         self._hub.fail_all(RuntimeError("FakeDiscord closed"))

@@ -201,6 +201,8 @@ class RestApi:
         )
         fake.requests.append(call)
         request[CALL] = call
+        if files:
+            await fake.uploads.through()
 
         injected = self._take_injection(method, rel)
         if injected is not None:
