@@ -1,12 +1,16 @@
 """Room for result images in memory, shared by the providers of one process.
 
 When hundreds of results come back together, each image is held from the moment it exists until
-the bot has let go of it (put it on disk, or uploaded it). Without back-pressure they all exist
-at once: 500 × 1 MB. So a provider waits for room before it materialises an image (a download
-before its GET, the offline provider before it draws), and every image a provider returns is
-counted until its object is collected: the room comes back by itself (`weakref.finalize`), so no
-error path can forget to give it back. When nothing is held, one image is always admitted, so an
-image larger than the budget still goes through.
+the bot has let go of it (its upload answered, or the image put on disk). Without back-pressure
+they all exist at once: 500 × 1 MB. So a provider waits for room before it materialises an image
+(a download before its GET, the offline provider before it draws), and every image a provider
+returns is counted until its object is collected: the room comes back by itself
+(`weakref.finalize`), so no error path can forget to give it back. When nothing is held, one
+image is always admitted, so an image larger than the budget still goes through.
+
+A provider that can return the bytes in its answer (no download round trip) asks for them only
+while there is room at once (`room_now`, held for the call), and for a URL it can wait on
+otherwise.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import asyncio
 import collections
 import contextlib
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -57,6 +61,21 @@ class ImageMemory:
         self._wake()  # the next in line may fit too
         try:
             yield
+        finally:
+            self._give_back(expected)
+
+    @contextlib.contextmanager
+    def room_now(self, expected_bytes: int) -> Iterator[bool]:
+        """Hold `expected_bytes` for the block if they fit without waiting (and no one is
+        waiting); yields whether they did. For a provider that can either return its bytes inline
+        (they arrive before anything could wait) or a URL to download (which can wait)."""
+        expected = max(0, expected_bytes)
+        if self._waiters or not self._fits(expected):
+            yield False
+            return
+        self.held += expected
+        try:
+            yield True
         finally:
             self._give_back(expected)
 

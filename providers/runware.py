@@ -6,6 +6,9 @@ Wire facts: ../shared/providers.md and Runware's model page (../shared/seeds/000
   with `includeCost`, its own cost (so the cost is the one Runware reports).
 - Every attempt gets a fresh taskUUID (it must be unique per task). Only the inference call is
   retried; a failed image download is retried on its own, never by generating (and paying) again.
+- The images come inline (`outputType: "base64Data"`) when the shared image memory has room for
+  them at once, saving a download round trip per image; otherwise as URLs, whose downloads wait
+  for room (providers.memory). `inline_images=False` always asks for URLs.
 - Safety: the model page lists two modes, "none" and "fast", so every level sends
   `{"checkContent": true, "mode": "fast"}`. Runware flags rather than blocks [I]: the flag is
   carried on each image (`flagged_nsfw`) for the bot's safety service to act on.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import uuid
 from typing import Any
 
@@ -44,6 +48,7 @@ from providers.errors import (
     redact,
 )
 from providers.http import fetch_image, json_body, parse_retry_after, send
+from providers.memory import TYPICAL_IMAGE_BYTES
 from providers.retry import RetryPolicy
 
 __all__ = ["DEFAULT_BASE_URL", "KEY_ENV_VAR", "RunwareProvider"]
@@ -81,8 +86,10 @@ class RunwareProvider(ImageProvider):
         base_url: str = DEFAULT_BASE_URL,
         retry: RetryPolicy | None = None,
         timeout: float = 60.0,
+        inline_images: bool = True,
     ) -> None:
         self._client = client
+        self._inline_images = inline_images
         self._key = api_key
         self._url = base_url.rstrip("/")
         self._retry = retry or RetryPolicy()
@@ -97,11 +104,41 @@ class RunwareProvider(ImageProvider):
         self, request: GenerationRequest, model: ModelSpec, offer: ModelOffer
     ) -> list[GeneratedImage]:
         width, height = model.size_for(request.aspect)
-        items = await self._retry.run(lambda: self._infer(request, offer, width, height))
-        return await gather_or_cancel(self._image(item, width, height) for item in items)
+        with self._inline_room(request.count) as inline:
+            items = await self._retry.run(
+                lambda: self._infer(request, offer, width, height, inline=inline)
+            )
+            inline_data = [self._inline_data(item) for item in items]
+            if all(found is not None for found in inline_data):
+                # Returned inside the held room: the caller counts them before anything waits.
+                return [
+                    self._image(item, found, width, height)
+                    for item, found in zip(items, inline_data, strict=True)
+                    if found is not None
+                ]
+        # URLs (asked for, or sent anyway): each download waits for room on its own.
+        return await gather_or_cancel(
+            self._downloaded(item, found, width, height)
+            for item, found in zip(items, inline_data, strict=True)
+        )
+
+    def _inline_room(self, count: int) -> contextlib.AbstractContextManager[bool]:
+        """Whether to ask for the bytes inline: they arrive with the answer, before anything
+        could wait for room, so only when the room is there now (and held for the call)."""
+        if not self._inline_images:
+            return contextlib.nullcontext(False)
+        if self.memory is None:
+            return contextlib.nullcontext(True)
+        return self.memory.room_now(count * TYPICAL_IMAGE_BYTES)
 
     def task_for(
-        self, request: GenerationRequest, offer: ModelOffer, width: int, height: int
+        self,
+        request: GenerationRequest,
+        offer: ModelOffer,
+        width: int,
+        height: int,
+        *,
+        inline: bool = False,
     ) -> dict[str, Any]:
         task: dict[str, Any] = {
             "taskType": "imageInference",
@@ -111,7 +148,7 @@ class RunwareProvider(ImageProvider):
             "width": width,
             "height": height,
             "numberResults": request.count,
-            "outputType": "URL",
+            "outputType": "base64Data" if inline else "URL",
             "outputFormat": "JPG",
             "includeCost": True,
             "safety": dict(SAFETY),
@@ -123,10 +160,16 @@ class RunwareProvider(ImageProvider):
         return task
 
     async def _infer(
-        self, request: GenerationRequest, offer: ModelOffer, width: int, height: int
+        self,
+        request: GenerationRequest,
+        offer: ModelOffer,
+        width: int,
+        height: int,
+        *,
+        inline: bool,
     ) -> list[dict[str, Any]]:
         """One attempt: send the task, return this task's result items."""
-        task = self.task_for(request, offer, width, height)
+        task = self.task_for(request, offer, width, height, inline=inline)
         response = await send(
             self._client,
             "POST",
@@ -157,22 +200,38 @@ class RunwareProvider(ImageProvider):
             )
         return items
 
-    async def _image(self, item: dict[str, Any], width: int, height: int) -> GeneratedImage:
-        url = item.get("imageURL")
+    def _inline_data(self, item: dict[str, Any]) -> tuple[bytes, str] | None:
+        """(bytes, mime type) when the item carries its image, None when it has to be fetched."""
         if item.get("imageBase64Data"):
-            data, mime = _b64(item["imageBase64Data"], self.name), "image/jpeg"
-        elif isinstance(item.get("imageDataURI"), str) and "," in item["imageDataURI"]:
+            return _b64(item["imageBase64Data"], self.name), "image/jpeg"
+        if isinstance(item.get("imageDataURI"), str) and "," in item["imageDataURI"]:
             header, _, payload = item["imageDataURI"].partition(",")
-            mime = header.removeprefix("data:").split(";")[0] or "image/jpeg"
-            data = _b64(payload, self.name)
-        elif isinstance(url, str) and url:
-            data, mime = await self._retry.run(
+            return _b64(payload, self.name), header.removeprefix("data:").split(";")[
+                0
+            ] or "image/jpeg"
+        return None
+
+    async def _downloaded(
+        self, item: dict[str, Any], found: tuple[bytes, str] | None, width: int, height: int
+    ) -> GeneratedImage:
+        if found is None:
+            url = item.get("imageURL")
+            if not isinstance(url, str) or not url:
+                raise BadResponse(
+                    "an image came back with neither URL nor data", provider=self.name
+                )
+            found = await self._retry.run(
                 lambda: fetch_image(
                     self._client, url, provider=self.name, timeout=self._timeout, memory=self.memory
                 )
             )
-        else:
-            raise BadResponse("an image came back with neither URL nor data", provider=self.name)
+        return self._image(item, found, width, height)
+
+    def _image(
+        self, item: dict[str, Any], found: tuple[bytes, str], width: int, height: int
+    ) -> GeneratedImage:
+        data, mime = found
+        url = item.get("imageURL")
         cost = item.get("cost")
         seed = item.get("seed")
         return GeneratedImage(

@@ -15,6 +15,7 @@ from pathlib import Path
 from PIL import Image
 
 from tests.fakes.runware_fake import RunwareFake
+from tests.fakes.scripting import jpeg_bytes
 
 
 def canvasbot(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -126,8 +127,11 @@ async def test_generate_through_runware_reports_its_cost_and_seeds(tmp_path: Pat
     assert summary["provider"] == "runware"
     assert summary["model"] == "google:2@3"
     assert summary["cost_usd"] == 0.04
-    assert all(image["url"].startswith("http://127.0.0.1") for image in summary["images"])
-    assert all(isinstance(image["seed"], int) for image in summary["images"])
+    # The bytes came inline (no download): each file holds the image served for its seed.
+    assert [(tmp_path / image["path"]).read_bytes() for image in summary["images"]] == [
+        jpeg_bytes(image["seed"]) for image in summary["images"]
+    ]
+    assert all(image["url"] is None for image in summary["images"])
     assert runware.tasks[0]["width"] == 1408
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import uuid
@@ -10,7 +11,13 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from providers.base import Aspect, GenerationRequest, SafetyLevel, SafetyOptions
+from providers.base import (
+    Aspect,
+    GeneratedImage,
+    GenerationRequest,
+    SafetyLevel,
+    SafetyOptions,
+)
 from providers.catalog import Catalog, ModelOffer, ModelSpec
 from providers.errors import (
     AuthenticationFailed,
@@ -23,6 +30,7 @@ from providers.errors import (
     ProviderUnavailable,
     RateLimited,
 )
+from providers.memory import TYPICAL_IMAGE_BYTES, ImageMemory
 from providers.retry import RetryPolicy
 from providers.runware import KEY_ENV_VAR, RunwareProvider
 from tests.fakes.runware_fake import RunwareFake
@@ -55,9 +63,12 @@ def make(
     key: str = KEY,
     attempts: int = 3,
     timeout: float = 10.0,
+    inline_images: bool = True,
 ) -> RunwareProvider:
     retry = RetryPolicy(attempts=attempts, base_delay=0.01, max_delay=4.0, sleep=sleep)
-    return RunwareProvider(client, key, base_url=fake.url, retry=retry, timeout=timeout)
+    return RunwareProvider(
+        client, key, base_url=fake.url, retry=retry, timeout=timeout, inline_images=inline_images
+    )
 
 
 def req(**kw: object) -> GenerationRequest:
@@ -69,8 +80,11 @@ def req(**kw: object) -> GenerationRequest:
 # -- success ---------------------------------------------------------------------------------
 
 
-async def test_three_images_with_their_own_seeds_costs_and_bytes(fake, http_client, sleep, model):
-    provider = make(fake, http_client, sleep)
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "urls"])
+async def test_three_images_with_their_own_seeds_costs_and_bytes(
+    fake, http_client, sleep, model, inline
+):
+    provider = make(fake, http_client, sleep, inline_images=inline)
 
     result = await provider.generate(req(count=3, aspect=Aspect.WIDE), model)
 
@@ -78,6 +92,7 @@ async def test_three_images_with_their_own_seeds_costs_and_bytes(fake, http_clie
     assert len(fake.requests) == 1
     [task] = fake.tasks
     assert task["numberResults"] == 3
+    assert task["outputType"] == ("base64Data" if inline else "URL")
     seeds = [image.seed for image in result.images]
     assert len(set(seeds)) == 3
     assert all(isinstance(seed, int) and seed >= 1 for seed in seeds)
@@ -89,7 +104,8 @@ async def test_three_images_with_their_own_seeds_costs_and_bytes(fake, http_clie
     assert result.cost_usd == pytest.approx(0.06)
     assert result.cost_source == "reported"
     assert result.model_id == "google:2@3"
-    assert len(fake.downloads) == 3
+    # Inline bytes save a download round trip per image.
+    assert len(fake.downloads) == (0 if inline else 3)
 
 
 @pytest.mark.parametrize(
@@ -218,12 +234,59 @@ async def test_persistent_503_gives_up_after_the_policys_attempts(fake, http_cli
     assert len(sleep.calls) == 2
 
 
+async def test_without_room_for_them_now_images_come_as_urls_downloaded_within_the_budget(
+    fake, http_client, sleep, model
+):
+    provider = make(fake, http_client, sleep)
+    # One typical image fits beside what is held, two do not: the answer cannot be inline.
+    held = GeneratedImage(data=b"x", mime_type="image/jpeg", seed=1)
+    provider.memory = memory = ImageMemory(TYPICAL_IMAGE_BYTES + 1)
+    memory.track(held)
+
+    result = await provider.generate(req(count=2), model)
+
+    [task] = fake.tasks
+    assert task["outputType"] == "URL"
+    assert len(fake.downloads) == 2
+    assert [image.data for image in result.images] == [jpeg_bytes(i.seed) for i in result.images]
+    assert memory.held == 1 + sum(len(image.data) for image in result.images)
+
+
+async def test_an_inline_answer_holds_its_room_while_runware_works(fake, http_client, sleep, model):
+    provider = make(fake, http_client, sleep)
+    provider.memory = memory = ImageMemory(10 * TYPICAL_IMAGE_BYTES)
+    stall = fake.stall_next()
+
+    call = asyncio.create_task(provider.generate(req(count=2), model))
+    await stall.arrived.wait()
+    # The bytes will arrive with the answer, before anything could wait: their room is taken now.
+    assert memory.held == 2 * TYPICAL_IMAGE_BYTES
+    stall.release.set()
+    result = await call
+
+    assert memory.held == sum(len(image.data) for image in result.images)  # now the images count
+
+
+async def test_the_room_held_for_an_inline_answer_comes_back_when_the_call_fails(
+    fake, http_client, sleep, model
+):
+    provider = make(fake, http_client, sleep, key="rw-wrong-key-0000")
+    provider.memory = memory = ImageMemory(10 * TYPICAL_IMAGE_BYTES)
+
+    with pytest.raises(AuthenticationFailed):
+        await provider.generate(req(count=4), model)
+
+    [task] = fake.tasks
+    assert task["outputType"] == "base64Data"
+    assert memory.held == 0
+
+
 async def test_a_failed_download_is_retried_without_generating_again(
     fake, http_client, sleep, model
 ):
     fake.fail_next_download(502)
 
-    result = await make(fake, http_client, sleep).generate(req(), model)
+    result = await make(fake, http_client, sleep, inline_images=False).generate(req(), model)
 
     assert len(result.images) == 1
     assert len(fake.requests) == 1  # one inference, paid once
@@ -234,7 +297,7 @@ async def test_a_missing_image_is_a_bad_response(fake, http_client, sleep, model
     fake.fail_next_download(404)
 
     with pytest.raises(BadResponse):
-        await make(fake, http_client, sleep).generate(req(), model)
+        await make(fake, http_client, sleep, inline_images=False).generate(req(), model)
 
 
 async def test_timeout_is_provider_unavailable(fake, http_client, sleep, model):
