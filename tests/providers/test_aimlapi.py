@@ -10,7 +10,7 @@ import pytest
 
 from providers.aimlapi import KEY_ENV_VAR, AimlApiProvider
 from providers.base import Aspect, GenerationRequest, PersonPolicy, SafetyLevel, SafetyOptions
-from providers.catalog import Catalog, ModelOffer, ModelSpec
+from providers.catalog import ModelOffer
 from providers.errors import (
     AuthenticationFailed,
     BadResponse,
@@ -22,9 +22,9 @@ from providers.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from providers.retry import RetryPolicy
 from tests.fakes.aimlapi_fake import AimlApiFake
 from tests.fakes.scripting import RecordingSleep, Reply
+from tests.providers.support import quick_retry
 
 KEY = "aiml-fake-key-3e5c7a9b"
 
@@ -33,16 +33,6 @@ KEY = "aiml-fake-key-3e5c7a9b"
 async def fake() -> AsyncIterator[AimlApiFake]:
     async with AimlApiFake(api_key=KEY) as server:
         yield server
-
-
-@pytest.fixture
-def sleep() -> RecordingSleep:
-    return RecordingSleep()
-
-
-@pytest.fixture
-def model(catalog: Catalog) -> ModelSpec:
-    return catalog.get("imagen-4-fast")
 
 
 def make(
@@ -55,7 +45,7 @@ def make(
     timeout: float = 10.0,
     **options: bool,
 ) -> AimlApiProvider:
-    retry = RetryPolicy(attempts=attempts, base_delay=0.01, max_delay=4.0, sleep=sleep)
+    retry = quick_retry(sleep, attempts)
     return AimlApiProvider(
         client, key, base_url=fake.base_url, retry=retry, timeout=timeout, **options
     )

@@ -29,6 +29,7 @@ from tests.fakes.loopback import LoopbackServer
 from tests.fakes.manual_clock import ManualClock
 from tests.fakes.scripting import RecordingSleep
 from tests.fakes.served import served
+from tests.providers.support import quick_retry
 
 # Waits on the fake are bounded so that a regression fails the test instead of hanging it.
 LIMIT = 5.0
@@ -46,18 +47,13 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def sleeps() -> RecordingSleep:
-    return RecordingSleep()
-
-
-@pytest.fixture
 def make(
-    fake: FalFake, http_client: httpx.AsyncClient, clock: ManualClock, sleeps: RecordingSleep
+    fake: FalFake, http_client: httpx.AsyncClient, clock: ManualClock, sleep: RecordingSleep
 ) -> Any:
     def make(**kw: Any) -> FalProvider:
         options: dict[str, Any] = {
             "base_url": fake.base_url,
-            "retry": RetryPolicy(attempts=3, base_delay=0.01, max_delay=4.0, sleep=sleeps),
+            "retry": quick_retry(sleep),
             "poll_interval": 0.5,
             "sleep": clock.sleep,
             "clock": clock,
@@ -159,7 +155,7 @@ async def test_urls_on_another_origin_are_refused(
 
 
 async def test_bad_key_names_fal_key_and_is_not_echoed(
-    make: Any, fake: FalFake, catalog: Catalog, sleeps: RecordingSleep
+    make: Any, fake: FalFake, catalog: Catalog, sleep: RecordingSleep
 ) -> None:
     wrong = "wrong-key-id:wrong-secret"
     provider = make(api_key=wrong)
@@ -168,7 +164,7 @@ async def test_bad_key_names_fal_key_and_is_not_echoed(
     assert caught.value.env_var == KEY_ENV_VAR == "FAL_KEY"
     assert "FAL_KEY" in str(caught.value)
     assert wrong not in str(caught.value)
-    assert sleeps.calls == []
+    assert sleep.calls == []
 
 
 async def test_a_key_echoed_in_an_error_is_redacted(
@@ -223,7 +219,7 @@ async def test_content_policy_violation_on_submit_is_content_blocked(
 
 
 async def test_other_validation_errors_are_invalid_requests(
-    provider: FalProvider, fake: FalFake, catalog: Catalog, sleeps: RecordingSleep
+    provider: FalProvider, fake: FalFake, catalog: Catalog, sleep: RecordingSleep
 ) -> None:
     fake.script(
         "submit",
@@ -236,11 +232,11 @@ async def test_other_validation_errors_are_invalid_requests(
     )
     with pytest.raises(InvalidRequest, match="must be <= 4"):
         await provider.generate(ask(), catalog.get("imagen-4-fast"))
-    assert sleeps.calls == []
+    assert sleep.calls == []
 
 
 async def test_retryable_header_makes_an_error_transient(
-    provider: FalProvider, fake: FalFake, catalog: Catalog, sleeps: RecordingSleep
+    provider: FalProvider, fake: FalFake, catalog: Catalog, sleep: RecordingSleep
 ) -> None:
     fake.script(
         "submit",
@@ -251,16 +247,16 @@ async def test_retryable_header_makes_an_error_transient(
     result = await provider.generate(ask(), catalog.get("imagen-4-fast"))
     assert len(result.images) == 1
     assert len(fake.stage_calls("submit")) == 2
-    assert len(sleeps.calls) == 1
+    assert len(sleep.calls) == 1
 
 
 async def test_rate_limit_honours_retry_after(
-    provider: FalProvider, fake: FalFake, catalog: Catalog, sleeps: RecordingSleep
+    provider: FalProvider, fake: FalFake, catalog: Catalog, sleep: RecordingSleep
 ) -> None:
     fake.script("submit", 429, {"detail": "Too many requests"}, headers={"Retry-After": "3"})
     result = await provider.generate(ask(), catalog.get("imagen-4-fast"))
     assert len(result.images) == 1
-    assert sleeps.calls == [3.0]
+    assert sleep.calls == [3.0]
 
 
 async def test_rate_limit_that_persists_is_raised(

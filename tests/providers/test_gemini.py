@@ -24,6 +24,7 @@ from tests.fakes.gemini_fake import FILTER_REASON, GeminiFake, google_error, jpe
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.scripting import RecordingSleep
 from tests.fakes.served import served
+from tests.providers.support import quick_retry
 
 RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 
@@ -35,19 +36,14 @@ async def fake() -> AsyncIterator[GeminiFake]:
 
 
 @pytest.fixture
-def sleeps() -> RecordingSleep:
-    return RecordingSleep()
-
-
-@pytest.fixture
 def provider(
-    fake: GeminiFake, http_client: httpx.AsyncClient, sleeps: RecordingSleep
+    fake: GeminiFake, http_client: httpx.AsyncClient, sleep: RecordingSleep
 ) -> GeminiProvider:
     return GeminiProvider(
         http_client,
         fake.api_key,
         base_url=fake.base_url,
-        retry=RetryPolicy(attempts=3, base_delay=0.01, max_delay=4.0, sleep=sleeps),
+        retry=quick_retry(sleep),
     )
 
 
@@ -153,11 +149,11 @@ async def test_blocked_prompt_is_content_blocked_and_not_retried(
 
 
 async def test_bad_key_names_the_env_var_and_never_echoes_the_key(
-    fake: GeminiFake, http_client: httpx.AsyncClient, catalog: Catalog, sleeps: RecordingSleep
+    fake: GeminiFake, http_client: httpx.AsyncClient, catalog: Catalog, sleep: RecordingSleep
 ) -> None:
     wrong = "AIzaWrongKey-0123456789"
     provider = GeminiProvider(
-        http_client, wrong, base_url=fake.base_url, retry=RetryPolicy(sleep=sleeps)
+        http_client, wrong, base_url=fake.base_url, retry=RetryPolicy(sleep=sleep)
     )
     with pytest.raises(AuthenticationFailed) as caught:
         await provider.generate(ask(), catalog.get("imagen-4-fast"))
@@ -165,7 +161,7 @@ async def test_bad_key_names_the_env_var_and_never_echoes_the_key(
     assert KEY_ENV_VAR in str(caught.value)
     assert wrong not in str(caught.value)
     assert len(fake.calls) == 1
-    assert sleeps.calls == []
+    assert sleep.calls == []
 
 
 async def test_a_key_echoed_in_an_error_message_is_redacted(
@@ -199,7 +195,7 @@ async def test_retired_model_is_model_unavailable(
 
 
 async def test_rate_limit_honours_retry_info_then_succeeds(
-    provider: GeminiProvider, fake: GeminiFake, catalog: Catalog, sleeps: RecordingSleep
+    provider: GeminiProvider, fake: GeminiFake, catalog: Catalog, sleep: RecordingSleep
 ) -> None:
     fake.script(
         429,
@@ -212,12 +208,12 @@ async def test_rate_limit_honours_retry_info_then_succeeds(
     )
     result = await provider.generate(ask(), catalog.get("imagen-4-fast"))
     assert len(result.images) == 1
-    assert sleeps.calls == [2.0]
+    assert sleep.calls == [2.0]
     assert len(fake.calls) == 2
 
 
 async def test_rate_limit_longer_than_we_wait_fails_over_at_once(
-    provider: GeminiProvider, fake: GeminiFake, catalog: Catalog, sleeps: RecordingSleep
+    provider: GeminiProvider, fake: GeminiFake, catalog: Catalog, sleep: RecordingSleep
 ) -> None:
     fake.script(
         429,
@@ -231,7 +227,7 @@ async def test_rate_limit_longer_than_we_wait_fails_over_at_once(
     with pytest.raises(RateLimited) as caught:
         await provider.generate(ask(), catalog.get("imagen-4-fast"))
     assert caught.value.retry_after == 37.0
-    assert sleeps.calls == []
+    assert sleep.calls == []
     assert len(fake.calls) == 1
 
 
@@ -251,7 +247,7 @@ async def test_rate_limit_without_retry_info_uses_retry_after_header(
 
 
 async def test_server_errors_are_retried_then_unavailable(
-    provider: GeminiProvider, fake: GeminiFake, catalog: Catalog, sleeps: RecordingSleep
+    provider: GeminiProvider, fake: GeminiFake, catalog: Catalog, sleep: RecordingSleep
 ) -> None:
     fake.script(503, google_error(503, "UNAVAILABLE", "The model is overloaded."))
     fake.script(500, "<html>Internal error</html>", raw=True)
@@ -260,7 +256,7 @@ async def test_server_errors_are_retried_then_unavailable(
         await provider.generate(ask(), catalog.get("imagen-4-fast"))
     assert caught.value.status == 504
     assert len(fake.calls) == 3
-    assert len(sleeps.calls) == 2
+    assert len(sleep.calls) == 2
 
 
 async def test_a_server_error_then_success(

@@ -29,6 +29,7 @@ from tests.fakes.manual_clock import ManualClock
 from tests.fakes.replicate_fake import SENSITIVE, ReplicateFake, file_bytes, problem
 from tests.fakes.scripting import RecordingSleep
 from tests.fakes.served import served
+from tests.providers.support import quick_retry
 
 # Waits on the fake are bounded so that a regression fails the test instead of hanging it.
 LIMIT = 5.0
@@ -46,18 +47,13 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def sleeps() -> RecordingSleep:
-    return RecordingSleep()
-
-
-@pytest.fixture
 def make(
-    fake: ReplicateFake, http_client: httpx.AsyncClient, clock: ManualClock, sleeps: RecordingSleep
+    fake: ReplicateFake, http_client: httpx.AsyncClient, clock: ManualClock, sleep: RecordingSleep
 ) -> Any:
     def make(**kw: Any) -> ReplicateProvider:
         options: dict[str, Any] = {
             "base_url": fake.base_url,
-            "retry": RetryPolicy(attempts=3, base_delay=0.01, max_delay=4.0, sleep=sleeps),
+            "retry": quick_retry(sleep),
             "poll_interval": 0.5,
             "sleep": clock.sleep,
             "clock": clock,
@@ -246,7 +242,7 @@ async def test_a_prediction_canceled_elsewhere_is_unavailable(
 
 
 async def test_bad_token_names_the_env_var_and_is_not_echoed(
-    make: Any, fake: ReplicateFake, catalog: Catalog, sleeps: RecordingSleep
+    make: Any, fake: ReplicateFake, catalog: Catalog, sleep: RecordingSleep
 ) -> None:
     wrong = "r8_wrong_token_0123456789"
     with pytest.raises(AuthenticationFailed) as caught:
@@ -254,7 +250,7 @@ async def test_bad_token_names_the_env_var_and_is_not_echoed(
     assert caught.value.env_var == KEY_ENV_VAR == "REPLICATE_API_TOKEN"
     assert KEY_ENV_VAR in str(caught.value)
     assert wrong not in str(caught.value)
-    assert sleeps.calls == []
+    assert sleep.calls == []
 
 
 async def test_a_token_echoed_in_a_problem_is_redacted(
@@ -282,7 +278,7 @@ async def test_http_errors_map_into_the_tree_without_retrying(
     provider: ReplicateProvider,
     fake: ReplicateFake,
     catalog: Catalog,
-    sleeps: RecordingSleep,
+    sleep: RecordingSleep,
     status: int,
     body: dict,
     expected: type[Exception],
@@ -292,7 +288,7 @@ async def test_http_errors_map_into_the_tree_without_retrying(
         await provider.generate(ask(), catalog.get("imagen-4-fast"))
     assert caught.value.status == status  # type: ignore[attr-defined]
     assert body["detail"] in str(caught.value)
-    assert sleeps.calls == []
+    assert sleep.calls == []
 
 
 async def test_an_unknown_model_is_model_unavailable(
@@ -305,7 +301,7 @@ async def test_an_unknown_model_is_model_unavailable(
 
 
 async def test_throttling_honours_retry_after(
-    provider: ReplicateProvider, fake: ReplicateFake, catalog: Catalog, sleeps: RecordingSleep
+    provider: ReplicateProvider, fake: ReplicateFake, catalog: Catalog, sleep: RecordingSleep
 ) -> None:
     fake.script(
         "create",
@@ -315,7 +311,7 @@ async def test_throttling_honours_retry_after(
     )
     result = await provider.generate(ask(), catalog.get("imagen-4-fast"))
     assert len(result.images) == 1
-    assert sleeps.calls == [2.0]
+    assert sleep.calls == [2.0]
 
 
 async def test_throttling_without_retry_after_reads_the_detail(
@@ -334,7 +330,7 @@ async def test_throttling_without_retry_after_reads_the_detail(
 
 
 async def test_server_errors_are_retried_then_unavailable(
-    provider: ReplicateProvider, fake: ReplicateFake, catalog: Catalog, sleeps: RecordingSleep
+    provider: ReplicateProvider, fake: ReplicateFake, catalog: Catalog, sleep: RecordingSleep
 ) -> None:
     fake.script("create", 500, problem(500, "Internal Server Error", "oops"))
     fake.script("create", 502, "<html>bad gateway</html>", raw=True)
@@ -342,7 +338,7 @@ async def test_server_errors_are_retried_then_unavailable(
     with pytest.raises(ProviderUnavailable) as caught:
         await provider.generate(ask(), catalog.get("imagen-4-fast"))
     assert caught.value.status == 503
-    assert len(sleeps.calls) == 2
+    assert len(sleep.calls) == 2
 
 
 async def test_a_failed_poll_is_asked_again_without_a_new_prediction(

@@ -36,6 +36,7 @@ from tests.fakes.replicate_fake import ReplicateFake
 from tests.fakes.runware_fake import RunwareFake
 from tests.fakes.scripting import RecordingSleep
 from tests.fakes.served import served
+from tests.providers.support import quick_retry
 
 # Waits on the fakes are bounded so that a regression fails the test instead of hanging it.
 LIMIT = 10.0
@@ -44,7 +45,7 @@ HEDGE = HedgePolicy(after_ms=5)
 
 
 def retry(attempts: int = 2) -> RetryPolicy:
-    return RetryPolicy(attempts=attempts, base_delay=0.01, max_delay=4.0, sleep=RecordingSleep())
+    return quick_retry(RecordingSleep(), attempts)
 
 
 def runware(http: httpx.AsyncClient, fake: RunwareFake, **kw: Any) -> RunwareProvider:

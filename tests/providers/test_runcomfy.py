@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from providers.base import Aspect, GenerationRequest
-from providers.catalog import Catalog, ModelOffer, ModelSpec
+from providers.catalog import ModelOffer
 from providers.errors import (
     AuthenticationFailed,
     BadResponse,
@@ -22,10 +22,10 @@ from providers.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from providers.retry import RetryPolicy
 from providers.runcomfy import KEY_ENV_VAR, RunComfyProvider
 from tests.fakes.runcomfy_fake import MODEL_ID, Plan, RunComfyFake
 from tests.fakes.scripting import ParkingSleep, RecordingSleep, Reply, Stall, jpeg_bytes
+from tests.providers.support import quick_retry
 
 KEY = "rc-fake-key-7d3a9b1e"
 
@@ -34,16 +34,6 @@ KEY = "rc-fake-key-7d3a9b1e"
 async def fake() -> AsyncIterator[RunComfyFake]:
     async with RunComfyFake(api_key=KEY) as server:
         yield server
-
-
-@pytest.fixture
-def sleep() -> RecordingSleep:
-    return RecordingSleep()
-
-
-@pytest.fixture
-def model(catalog: Catalog) -> ModelSpec:
-    return catalog.get("imagen-4-fast")
 
 
 def make(
@@ -57,7 +47,7 @@ def make(
     max_wait: float = 60.0,
     poll_sleep: RecordingSleep | None = None,
 ) -> RunComfyProvider:
-    retry = RetryPolicy(attempts=attempts, base_delay=0.01, max_delay=4.0, sleep=sleep)
+    retry = quick_retry(sleep, attempts)
     return RunComfyProvider(
         client,
         key,

@@ -18,7 +18,7 @@ from providers.base import (
     SafetyLevel,
     SafetyOptions,
 )
-from providers.catalog import Catalog, ModelOffer, ModelSpec
+from providers.catalog import ModelOffer
 from providers.errors import (
     AuthenticationFailed,
     BadResponse,
@@ -31,10 +31,10 @@ from providers.errors import (
     RateLimited,
 )
 from providers.memory import TYPICAL_IMAGE_BYTES, ImageMemory
-from providers.retry import RetryPolicy
 from providers.runware import KEY_ENV_VAR, RunwareProvider
 from tests.fakes.runware_fake import RunwareFake
 from tests.fakes.scripting import RecordingSleep, Reply, jpeg_bytes
+from tests.providers.support import quick_retry
 
 KEY = "rw-fake-key-5f1c9d2e"
 
@@ -43,16 +43,6 @@ KEY = "rw-fake-key-5f1c9d2e"
 async def fake() -> AsyncIterator[RunwareFake]:
     async with RunwareFake(api_key=KEY) as server:
         yield server
-
-
-@pytest.fixture
-def sleep() -> RecordingSleep:
-    return RecordingSleep()
-
-
-@pytest.fixture
-def model(catalog: Catalog) -> ModelSpec:
-    return catalog.get("imagen-4-fast")
 
 
 def make(
@@ -65,7 +55,7 @@ def make(
     timeout: float = 10.0,
     inline_images: bool = True,
 ) -> RunwareProvider:
-    retry = RetryPolicy(attempts=attempts, base_delay=0.01, max_delay=4.0, sleep=sleep)
+    retry = quick_retry(sleep, attempts)
     return RunwareProvider(
         client, key, base_url=fake.url, retry=retry, timeout=timeout, inline_images=inline_images
     )
