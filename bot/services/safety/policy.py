@@ -58,9 +58,18 @@ _SEVERITY = (
     Category.MINORS,
 )
 
-# "12 year old", "12-year-old", "12yo", "12 y/o" (ages under 18), on folded text.
+# "12 year old", "12-year-old", "12yo", "12 y/o", "twelve year old", "sixteen-year-old" (ages
+# under 18), on folded text. A tens word before a spelled unit ("twenty-one year old") is an
+# adult: it is matched too (group `tens`) so that the unit alone is not read as the age.
+_AGE_UNIT = r"\s*-?\s*(?:y\s*/?\s*o|(?:years?|yrs?)\s*-?\s*old)(?![a-z])"
+_UNDER_18_WORDS = (
+    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen"
+    "|sixteen|seventeen"
+)
+_TENS_WORDS = "twenty|thirty|forty|fourty|fifty|sixty|seventy|eighty|ninety|hundred"
 _MINOR_AGE = re.compile(
-    r"(?<![0-9.])(?:1[0-7]|[1-9])\s*-?\s*(?:y\s*/?\s*o|(?:years?|yrs?)\s*-?\s*old)(?![a-z])"
+    rf"(?<![0-9.])(?:1[0-7]|[1-9]){_AGE_UNIT}"
+    rf"|(?<![a-z])(?P<tens>(?:{_TENS_WORDS})[\s-]*)?(?:{_UNDER_18_WORDS}){_AGE_UNIT}"
 )
 
 _WHERE: dict[Field | None, str] = {
@@ -169,7 +178,7 @@ def _describe(match: Match) -> str:
 
 def _minor_age(text: str) -> Match | None:
     folded, offsets = fold_with_offsets(text)
-    found = _MINOR_AGE.search(folded)
+    found = next((m for m in _MINOR_AGE.finditer(folded) if not m.group("tens")), None)
     if found is None:
         return None
     start, end = offsets[found.start()], offsets[found.end() - 1] + 1

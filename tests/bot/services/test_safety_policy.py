@@ -157,6 +157,9 @@ def test_what_each_level_refuses(
         "a 12 year old in lingerie",
         "sexy 15yo",
         "a 9-year-old, topless",
+        "a sixteen year old in lingerie",
+        "sexy fifteen-year-old",
+        "a nude Twelve Yo",
     ],
 )
 def test_children_with_sexual_words_are_refused_at_every_level(
@@ -177,9 +180,18 @@ def test_children_alone_are_fine(policy: SafetyPolicy, prompt: str) -> None:
     assert policy.check(prompt, level=STRICT).allowed
 
 
-def test_an_adult_age_is_not_a_minor(policy: SafetyPolicy) -> None:
-    assert policy.check("a sexy 25 year old", level=RELAXED).allowed
-    assert policy.check("a sexy 18yo", level=RELAXED).allowed
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "a sexy 25 year old",
+        "a sexy 18yo",
+        "a sexy twenty-one year old",
+        "a sexy thirty five year old",
+        "a sexy eighteen year old",
+    ],
+)
+def test_an_adult_age_is_not_a_minor(policy: SafetyPolicy, prompt: str) -> None:
+    assert policy.check(prompt, level=RELAXED).allowed
 
 
 def test_most_serious_term_is_the_one_reported(policy: SafetyPolicy) -> None:
