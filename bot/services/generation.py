@@ -29,6 +29,7 @@ from bot.services.errors import (
 from bot.services.moderation import SafetyService, Screening, withhold_flagged
 from bot.services.quotas import Hold, QuotaExceeded, QuotaService
 from bot.storage import GenerationRecord, GenerationStatus, NewGeneration, Store
+from bot.storage.models import LimitName
 from providers.base import (
     MAX_SEED,
     PROMPT_MAX_CHARS,
@@ -258,7 +259,7 @@ class GenerationService:
             self._new_generation(requester, prepared, kind, parent_id)
         )
         if screening is not None and screening.verdict.blocked:
-            await self._refuse(record, screening)  # before any reservation or provider call
+            await self._refuse(requester, record, screening)  # before any provider call
         try:
             async with self._hold(requester, prepared, record) as hold:
                 routed = await self._route(record, prepared, started, on_provider)
@@ -298,11 +299,14 @@ class GenerationService:
             request.negative_prompt,
         )
 
-    async def _refuse(self, record: GenerationRecord, screening: Screening) -> None:
+    async def _refuse(
+        self, requester: Requester, record: GenerationRecord, screening: Screening
+    ) -> None:
         verdict = screening.verdict
         await self.store.fail_generation(
             record.id, status=GenerationStatus.BLOCKED, error=f"safety: {verdict.moderator_detail}"
         )
+        tell_moderators = await self._start_cooldown(requester, record)
         log.info(
             "generation %s blocked by the safety check: %s",
             record.id,
@@ -314,8 +318,29 @@ class GenerationService:
         raise PromptBlocked(
             verdict,
             replace(record, status=GenerationStatus.BLOCKED),
-            modlog_channel_id=screening.server.modlog_channel_id,
+            modlog_channel_id=screening.server.modlog_channel_id if tell_moderators else None,
         )
+
+    async def _start_cooldown(self, requester: Requester, record: GenerationRecord) -> bool:
+        """A blocked request starts the member's cooldown like any other (an empty reservation,
+        released at once: nothing is charged). Returns False when it came within the cooldown:
+        the member is refused again, but the mod-log heard of them moments ago and is not
+        flooded by someone pressing Enter on the same prompt."""
+        if self.quotas is None:
+            return True
+        try:
+            reservation = await self.quotas.reserve(
+                requester.user_id,
+                requester.guild_id,
+                requester.role_ids,
+                0,
+                0.0,
+                generation_id=record.id,
+            )
+        except QuotaExceeded as exc:
+            return exc.limit is not LimitName.COOLDOWN
+        await self.quotas.release(reservation.id, "blocked")
+        return True
 
     async def _withhold_flagged(
         self,

@@ -205,6 +205,25 @@ async def test_a_blocked_prompt_costs_nothing_calls_no_provider_and_reaches_the_
     fake.assert_clean()
 
 
+async def test_pressing_enter_again_on_a_blocked_prompt_does_not_flood_the_mod_log(
+    fake: FakeDiscord, canvasbot: BotFactory
+) -> None:
+    admin = manager(fake)
+    modlog = fake.add_channel(fake.guild, "mod-log")
+    async with canvasbot(CANVASBOT_COOLDOWN_SECONDS=600) as (bot, app):
+        await configure(fake, admin, "modlog", {"channel": modlog})
+        await configure(fake, admin, "blocklist", {"action": "add", "term": "clowns"})
+        for _ in range(3):
+            reply = await kind_reply(await fake.slash("generate", {"prompt": "sad clowns"}))
+            assert "this server has blocked" in reply.content  # told every time
+        await bot.delivery.idle()
+        posts = [m for m in fake.messages(modlog) if is_modlog_post("Blocked request")(m)]
+        statuses = [(await app.store.get_generation(i)).status for i in (1, 2, 3)]  # type: ignore[union-attr]
+    assert len(posts) == 1  # within the cooldown the moderators heard it once
+    assert statuses == [GenerationStatus.BLOCKED] * 3
+    fake.assert_clean()
+
+
 async def test_the_negative_prompt_is_checked_too(fake: FakeDiscord, canvasbot: BotFactory) -> None:
     admin = manager(fake)
     async with canvasbot():

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.services.errors import ImagesWithheld, PromptBlocked
+from bot.services.errors import ImagesWithheld, PromptBlocked, QuotaRefused
 from bot.services.generation import GenerationOptions, GenerationService, Requester
 from bot.services.moderation import SafetyService
 from bot.services.quotas import QuotaLimits, QuotaService
 from bot.storage import GenerationStatus, Store, open_store
-from bot.storage.models import ReservationStatus, UsageRow
+from bot.storage.models import LimitName, ReservationStatus, UsageRow
 from providers.base import (
     Capabilities,
     GeneratedImage,
@@ -82,7 +82,7 @@ async def ledger(store: Store) -> list[UsageRow]:
     return await store.export_usage(date(2000, 1, 1))
 
 
-async def test_a_blocked_prompt_calls_no_provider_reserves_nothing_and_is_recorded(
+async def test_a_blocked_prompt_calls_no_provider_charges_nothing_and_is_recorded(
     store: Store, catalog: Catalog, safety: SafetyService
 ) -> None:
     await safety.set_modlog(GUILD, 999, by=1)
@@ -96,7 +96,11 @@ async def test_a_blocked_prompt_calls_no_provider_reserves_nothing_and_is_record
     assert "Nothing was charged" in blocked.message
     assert blocked.modlog_channel_id == 999
     assert provider.requests == []
-    assert await ledger(store) == []  # not even a reservation
+    # An empty reservation, released at once: it starts the cooldown and charges nothing.
+    [row] = await ledger(store)
+    assert (row.images, row.est_usd, row.actual_usd) == (0, 0.0, None)
+    assert (row.status, row.release_reason) == (ReservationStatus.RELEASED, "blocked")
+    assert row.generation_id == blocked.record.id
     assert blocked.record is not None
     record = await store.get_generation(blocked.record.id)
     assert record is not None
@@ -106,7 +110,36 @@ async def test_a_blocked_prompt_calls_no_provider_reserves_nothing_and_is_record
     assert record.error.startswith("safety: Blocked (absolute)")
     assert record.negative_prompt == "no csam"
     snapshot = await store.usage_for(11, GUILD, datetime.now(UTC))
-    assert snapshot.user_last_request_at is None  # no cooldown started either
+    assert snapshot.user_last_request_at is not None  # the cooldown started
+    assert (snapshot.user_images_today, snapshot.user_usd_micros_today) == (0, 0)
+
+
+async def test_blocked_again_within_the_cooldown_is_refused_without_telling_the_mod_log_again(
+    store: Store, catalog: Catalog, safety: SafetyService
+) -> None:
+    await safety.set_modlog(GUILD, 999, by=1)
+    service = pipeline(store, catalog, safety, Flagging())
+    service.quotas = QuotaService(store, QuotaLimits(cooldown_seconds=600))
+    blocked = GenerationOptions(prompt="a fluffy cat", negative_prompt="no csam")
+
+    with pytest.raises(PromptBlocked) as first:
+        await service.generate(IN_GENERAL, blocked)
+    with pytest.raises(PromptBlocked) as second:
+        await service.generate(IN_GENERAL, blocked)
+    with pytest.raises(QuotaRefused) as then:
+        await service.generate(IN_GENERAL, GenerationOptions(prompt="a fluffy cat"))
+
+    assert first.value.modlog_channel_id == 999
+    assert second.value.modlog_channel_id is None  # refused all the same, posted once
+    assert second.value.verdict.blocked
+    # A blocked request starts the cooldown like any other.
+    assert then.value.cause.limit is LimitName.COOLDOWN  # type: ignore[attr-defined]
+    statuses = [(await store.get_generation(i)).status for i in (1, 2, 3)]  # type: ignore[union-attr]
+    assert statuses == [
+        GenerationStatus.BLOCKED,
+        GenerationStatus.BLOCKED,
+        GenerationStatus.REFUSED,
+    ]
 
 
 async def test_vary_is_checked_again_against_the_current_settings(
