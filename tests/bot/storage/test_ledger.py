@@ -111,6 +111,23 @@ async def test_cooldown(store: Store) -> None:
     await held(store, ask(), lim, NOW + timedelta(seconds=5))
 
 
+async def test_an_empty_reservation_starts_the_cooldown_at_the_limits_and_charges_nothing(
+    store: Store,
+) -> None:
+    # A blocked request: 0 images, $0, even for a member who used the whole day.
+    lim = limits(cooldown_seconds=5, user_daily_images=1, user_daily_usd=0.01)
+    spent = await held(store, ask(), lim)
+    await store.commit_reservation(spent.id, 0.01, now=NOW)
+    later = NOW + timedelta(seconds=10)
+    empty = await held(store, ask(images=0, usd=0.0), lim, later)
+    await store.release_reservation(empty.id, "blocked", now=later)
+    assert await refused(store, ask(images=0, usd=0.0), lim, later + timedelta(seconds=1)) == (
+        QuotaRefusal(LimitName.COOLDOWN, 1.0, 5, 0, later + timedelta(seconds=5))
+    )
+    usage = await store.usage_for(1, 10, later)
+    assert (usage.user_images_today, usage.user_usd_micros_today) == (1, 10_000)
+
+
 async def test_guild_monthly_usd(store: Store) -> None:
     lim = limits(guild_monthly_usd=0.30)
     await held(store, ask(user=1, usd=0.20), lim)
