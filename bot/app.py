@@ -16,7 +16,7 @@ import httpx
 
 from bot.metrics import Metrics
 from bot.services.generation import GenerationService
-from bot.services.moderation import SafetyService
+from bot.services.moderation import PEOPLE_CHOICES, SafetyService
 from bot.services.quotas import QuotaService
 from bot.services.safety import parse_term_list
 from bot.settings import KNOWN_PROVIDERS, Settings
@@ -148,6 +148,7 @@ async def open_app(
                 safety = SafetyService(
                     store,
                     default_level=settings.safety_level,
+                    default_people=PEOPLE_CHOICES[settings.safety_people],
                     operator_terms=parse_term_list(settings.blocked_terms),
                 )
                 generation = GenerationService(

@@ -85,6 +85,10 @@ class Settings(BaseSettings):
         "CANVASBOT_SAFETY_LEVEL", "standard"
     )
     blocked_terms: str | None = _env("CANVASBOT_BLOCKED_TERMS")
+    # Whether images may show people, in servers that chose nothing (and in DMs).
+    safety_people: Literal["allow_adults", "no_people"] = _env(
+        "CANVASBOT_SAFETY_PEOPLE", "allow_adults"
+    )
 
     # Storage
     database_url: str = _env("CANVASBOT_DATABASE_URL", "sqlite:///./canvasbot.sqlite3")
@@ -159,6 +163,13 @@ class Settings(BaseSettings):
     def _level_in_any_case(cls, value: object) -> object:
         if isinstance(value, str):
             return value.strip().lower() or "standard"
+        return value
+
+    @field_validator("safety_people", mode="before")
+    @classmethod
+    def _people_in_any_case(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip().lower() or "allow_adults"
         return value
 
     def provider_key(self, provider: str) -> str | None:

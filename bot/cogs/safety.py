@@ -24,15 +24,13 @@ from bot.cogs.modlog import ModLog
 from bot.cogs.settings_group import SettingsSubgroup, attach_settings, detach_settings
 from bot.services.display import for_display
 from bot.services.errors import UserFacingError
-from bot.services.moderation import MAX_TERM_CHARS, SafetyService
+from bot.services.moderation import MAX_TERM_CHARS, PEOPLE_CHOICES, SafetyService
 from bot.ui.moderation import LEVEL_NOTES, PEOPLE_LABELS, SETTINGS_COLOUR, render_safety
 from bot.ui.text import truncate
-from providers.base import PersonPolicy
 
 __all__ = ["SafetyCog", "SafetySettings"]
 
 CONTENT_LIMIT = 2000
-PEOPLE_CHOICES = {"allow_adults": PersonPolicy.ALLOW_ADULT, "no_people": PersonPolicy.DONT_ALLOW}
 
 
 class SafetySettings(SettingsSubgroup, name="safety", description="Content safety for this server"):

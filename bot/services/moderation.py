@@ -39,6 +39,7 @@ from providers.base import PersonPolicy, ProviderResult, SafetyLevel, SafetyOpti
 __all__ = [
     "MAX_SERVER_TERMS",
     "MAX_TERM_CHARS",
+    "PEOPLE_CHOICES",
     "InvalidTerm",
     "SafetyService",
     "Screening",
@@ -57,6 +58,11 @@ class InvalidTerm(UserFacingError):
     """A block-list term that cannot be added (too short, too long, or the list is full)."""
 
 
+# The people policy by the names admins and operators use (/settings safety people,
+# CANVASBOT_SAFETY_PEOPLE).
+PEOPLE_CHOICES = {"allow_adults": PersonPolicy.ALLOW_ADULT, "no_people": PersonPolicy.DONT_ALLOW}
+
+
 @dataclass(frozen=True, slots=True)
 class ServerSafety:
     """One server's settings as they apply (defaults filled in), with its policy."""
@@ -67,6 +73,7 @@ class ServerSafety:
     modlog_channel_id: int | None
     terms: tuple[str, ...]
     level_is_default: bool  # the server chose no level: it follows CANVASBOT_SAFETY_LEVEL
+    people_is_default: bool  # the server chose no policy: it follows CANVASBOT_SAFETY_PEOPLE
     policy: SafetyPolicy = field(repr=False, compare=False)
 
     def options(self, channel_age_restricted: bool) -> SafetyOptions:
@@ -149,6 +156,7 @@ class SafetyService:
         store: Store,
         *,
         default_level: SafetyLevel | str = SafetyLevel.STANDARD,
+        default_people: PersonPolicy | str = PersonPolicy.ALLOW_ADULT,
         operator_terms: Iterable[str] = (),
         cache_ttl: float = DEFAULT_CACHE_TTL_S,
         max_terms: int = MAX_SERVER_TERMS,
@@ -157,6 +165,7 @@ class SafetyService:
     ) -> None:
         self.store = store
         self.default_level = SafetyLevel(default_level)
+        self.default_people = PersonPolicy(default_people)
         self.operator_terms = tuple(operator_terms)
         self.cache_ttl = cache_ttl
         self.max_terms = max_terms
@@ -212,10 +221,11 @@ class SafetyService:
         return ServerSafety(
             guild_id=guild_id,
             level=level,
-            people=PersonPolicy(choices.people) if choices.people else PersonPolicy.ALLOW_ADULT,
+            people=PersonPolicy(choices.people) if choices.people else self.default_people,
             modlog_channel_id=choices.modlog_channel_id,
             terms=terms,
             level_is_default=choices.level is None,
+            people_is_default=choices.people is None,
             policy=SafetyPolicy.from_settings(level, self.operator_terms, terms),
         )
 

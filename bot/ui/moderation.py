@@ -115,7 +115,10 @@ def render_safety(
     if server.level_is_default:
         level += " (the bot's default)"
     embed.add_field(name="Level", value=f"{level}: {LEVEL_NOTES[server.level]}", inline=False)
-    embed.add_field(name="People", value=PEOPLE_LABELS[server.people], inline=True)
+    people = PEOPLE_LABELS[server.people]
+    if server.people_is_default:
+        people += " (the bot's default)"
+    embed.add_field(name="People", value=people, inline=True)
     embed.add_field(
         name="Mod-log",
         value=f"<#{server.modlog_channel_id}>" if server.modlog_channel_id else "not set",

@@ -53,3 +53,7 @@ def test_safety_defaults_and_operator_terms() -> None:
     assert loaded.blocked_terms == "spiders, clowns"
     with pytest.raises(ValueError, match="CANVASBOT_SAFETY_LEVEL"):
         settings(CANVASBOT_SAFETY_LEVEL="lenient")
+    assert settings().safety_people == "allow_adults"
+    assert settings(CANVASBOT_SAFETY_PEOPLE=" No_People ").safety_people == "no_people"
+    with pytest.raises(ValueError, match="CANVASBOT_SAFETY_PEOPLE"):
+        settings(CANVASBOT_SAFETY_PEOPLE="everyone")

@@ -290,6 +290,25 @@ async def test_provider_knobs_follow_the_level_in_effect_and_the_people_setting(
     fake.assert_clean()
 
 
+async def test_the_operators_people_default_reaches_the_provider(
+    fake: FakeDiscord, canvasbot: BotFactory
+) -> None:
+    async with (
+        AimlApiFake() as aiml,
+        canvasbot(
+            CANVASBOT_PROVIDERS="aimlapi",
+            AIMLAPI_API_KEY=aiml.api_key,
+            AIMLAPI_BASE_URL=aiml.base_url,
+            CANVASBOT_SAFETY_PEOPLE="no_people",
+        ),
+    ):
+        await result_message(await fake.slash("generate", {"prompt": "a quiet harbour"}))
+        shown = await configure(fake, manager(fake), "show")
+    assert aiml.bodies[-1]["person_generation"] == "dont_allow"
+    assert "(the bot's default)" in field(shown.embeds[0], "People")
+    fake.assert_clean()
+
+
 # --- what the provider says ---------------------------------------------------------------------
 
 

@@ -48,6 +48,20 @@ async def test_a_new_server_gets_the_operator_defaults(store: Store) -> None:
     assert server.level_is_default
 
 
+async def test_the_operators_people_policy_applies_until_a_server_chooses_its_own(
+    store: Store,
+) -> None:
+    safety = SafetyService(store, default_people="dont_allow")
+    server = await safety.server(GUILD)
+    assert (server.people, server.people_is_default) == (PersonPolicy.DONT_ALLOW, True)
+    assert (await safety.server(None)).people is PersonPolicy.DONT_ALLOW  # DMs too
+    await safety.set_people(GUILD, "allow_adult", by=7)
+    server = await safety.server(GUILD)
+    assert (server.people, server.people_is_default) == (PersonPolicy.ALLOW_ADULT, False)
+    screening = await safety.screen(GUILD, False, "a quiet harbour")
+    assert screening.options.people is PersonPolicy.ALLOW_ADULT
+
+
 @pytest.mark.parametrize(
     ("level", "age_restricted", "effective"),
     [
