@@ -8,6 +8,7 @@ mod-log that cannot be reached is logged for the operator and reported to the ca
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 from typing import Any
 
 import discord
@@ -18,9 +19,16 @@ from bot.services.generation import GenerationRecord
 from bot.services.moderation import SafetyService
 from bot.ui.moderation import render_blocked, render_report
 
-__all__ = ["ModLog"]
+__all__ = ["ModLog", "ReportOutcome"]
 
 log = logging.getLogger(__name__)
+
+
+class ReportOutcome(StrEnum):
+    POSTED = "posted"
+    ALREADY = "already"  # this person reported this image before
+    NO_MODLOG = "no_modlog"  # the server has none
+    UNREACHABLE = "unreachable"  # set, but the bot could not post there
 
 
 class ModLog:
@@ -45,20 +53,28 @@ class ModLog:
         interaction: discord.Interaction[Any],
         generation_id: int,
         record: GenerationRecord | None,
-    ) -> bool | None:
-        """Send a reported result to the mod-log; None when the server has no mod-log."""
+    ) -> ReportOutcome:
+        """Send a reported result to the mod-log, once per person per image (remembered in the
+        database: across restarts and shard processes)."""
         channel_id = await self.channel_id(interaction.guild_id)
         if interaction.guild_id is None or channel_id is None:
-            return None
+            return ReportOutcome.NO_MODLOG
+        reporter = interaction.user.id
+        if not await self.safety.claim_report(generation_id, reporter, interaction.guild_id):
+            return ReportOutcome.ALREADY
         message = interaction.message
         embed = render_report(
             record,
             generation_id=generation_id,
-            reporter_id=interaction.user.id,
+            reporter_id=reporter,
             jump_url=message.jump_url if message is not None else None,
             image_urls=[a.url for a in message.attachments] if message is not None else [],
         )
-        return await self.post(interaction.guild_id, channel_id, embed)
+        if not await self.post(interaction.guild_id, channel_id, embed):
+            await self.safety.withdraw_report(generation_id, reporter)  # they may try again
+            return ReportOutcome.UNREACHABLE
+        log.info("result %s reported by %s", generation_id, reporter)
+        return ReportOutcome.POSTED
 
     async def post(self, guild_id: int, channel_id: int, embed: discord.Embed) -> bool:
         """Post to the server's mod-log channel; False when it cannot be reached."""

@@ -14,7 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs.delivery import NO_MENTIONS, RESTARTING, Delivery, requester_of, send_error
-from bot.cogs.modlog import ModLog
+from bot.cogs.modlog import ModLog, ReportOutcome
 from bot.services.errors import UserFacingError
 from bot.services.generation import GenerationRecord, GenerationService
 from bot.ui.embeds import render_info
@@ -37,7 +37,12 @@ MODLOG_UNREACHABLE = (
     "Thanks for flagging this. I couldn't reach this server's mod-log channel just now, so "
     "please tell a moderator directly."
 )
-MAX_REMEMBERED_REPORTS = 10_000
+REPORT_ANSWERS = {
+    ReportOutcome.POSTED: REPORTED,
+    ReportOutcome.ALREADY: ALREADY_REPORTED,
+    ReportOutcome.NO_MODLOG: NO_MODLOG,
+    ReportOutcome.UNREACHABLE: MODLOG_UNREACHABLE,
+}
 
 
 class ResultsCog(commands.Cog, name="Results"):
@@ -52,8 +57,6 @@ class ResultsCog(commands.Cog, name="Results"):
         self.service = service
         self.delivery = delivery
         self.modlog = modlog
-        # (generation, reporter) already sent to the mod-log: one post per person per image.
-        self._reported: set[tuple[int, int]] = set()
         self._menus = [
             app_commands.ContextMenu(name="Vary image", callback=self.vary_menu),
             app_commands.ContextMenu(name="Reseed image", callback=self.reseed_menu),
@@ -182,20 +185,11 @@ class ResultsCog(commands.Cog, name="Results"):
     async def _report(self, interaction: discord.Interaction[Any], generation_id: int) -> None:
         """Send the result to the server's mod-log, saying who reported it."""
         await self.delivery.acknowledge(interaction, ephemeral=True)
-        key = (generation_id, interaction.user.id)
-        if key in self._reported:
-            answer = ALREADY_REPORTED
-        else:
+        outcome = ReportOutcome.NO_MODLOG
+        if self.modlog is not None:
             record = await self.service.store.get_generation(generation_id)
-            posted = None
-            if self.modlog is not None:
-                posted = await self.modlog.report(interaction, generation_id, record)
-            if posted:
-                if len(self._reported) >= MAX_REMEMBERED_REPORTS:
-                    self._reported.clear()
-                self._reported.add(key)
-                log.info("result %s reported by %s", generation_id, interaction.user.id)
-            answer = {None: NO_MODLOG, False: MODLOG_UNREACHABLE, True: REPORTED}[posted]
+            outcome = await self.modlog.report(interaction, generation_id, record)
+        answer = REPORT_ANSWERS[outcome]
         await interaction.edit_original_response(content=answer, allowed_mentions=NO_MENTIONS)
 
     # -- context menus ------------------------------------------------------------------------

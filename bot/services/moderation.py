@@ -244,6 +244,18 @@ class SafetyService:
         value = None if people is None else PersonPolicy(people).value
         return await self._update(guild_id, {"people": value}, by)
 
+    async def claim_report(
+        self, generation_id: int, reporter_id: int, guild_id: int | None
+    ) -> bool:
+        """Note a report of a result; False when this person had reported it already."""
+        return await self.store.claim_report(
+            generation_id, reporter_id, guild_id, now=self._clock()
+        )
+
+    async def withdraw_report(self, generation_id: int, reporter_id: int) -> None:
+        """Forget a report that could not be passed on, so the person may try again."""
+        await self.store.withdraw_report(generation_id, reporter_id)
+
     async def set_modlog(
         self, guild_id: int, channel_id: int | None, *, by: int | None
     ) -> ServerSafety:

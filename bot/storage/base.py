@@ -251,6 +251,18 @@ class Store(ABC):
     async def remove_blocked_term(self, guild_id: int, term: str) -> bool:
         """Remove a term; False when the server did not have it."""
 
+    # --- reports ----------------------------------------------------------------------------
+
+    @abstractmethod
+    async def claim_report(
+        self, generation_id: int, reporter_id: int, guild_id: int | None, *, now: datetime
+    ) -> bool:
+        """Note that `reporter_id` reports the result; False when they already had."""
+
+    @abstractmethod
+    async def withdraw_report(self, generation_id: int, reporter_id: int) -> None:
+        """Forget a claimed report (its post did not reach the mod-log: they may try again)."""
+
     async def __aenter__(self) -> Store:
         await self.connect()
         return self

@@ -618,6 +618,27 @@ class PostgresStore(Store):
         )
         return row is not None
 
+    async def claim_report(
+        self, generation_id: int, reporter_id: int, guild_id: int | None, *, now: datetime
+    ) -> bool:
+        row = await self.pool.fetchrow(
+            "INSERT INTO result_reports (generation_id, reporter_id, guild_id, reported_at)"
+            " VALUES ($1,$2,$3,$4) ON CONFLICT (generation_id, reporter_id) DO NOTHING"
+            " RETURNING generation_id",
+            generation_id,
+            reporter_id,
+            guild_id,
+            as_utc(now),
+        )
+        return row is not None
+
+    async def withdraw_report(self, generation_id: int, reporter_id: int) -> None:
+        await self.pool.execute(
+            "DELETE FROM result_reports WHERE generation_id=$1 AND reporter_id=$2",
+            generation_id,
+            reporter_id,
+        )
+
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec(

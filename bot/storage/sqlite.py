@@ -699,6 +699,22 @@ class SQLiteStore(Store):
         )
         return removed == 1
 
+    async def claim_report(
+        self, generation_id: int, reporter_id: int, guild_id: int | None, *, now: datetime
+    ) -> bool:
+        claimed = await self._execute(
+            "INSERT INTO result_reports (generation_id, reporter_id, guild_id, reported_at)"
+            " VALUES (?,?,?,?) ON CONFLICT (generation_id, reporter_id) DO NOTHING",
+            (generation_id, reporter_id, guild_id, as_utc(now).timestamp()),
+        )
+        return claimed == 1
+
+    async def withdraw_report(self, generation_id: int, reporter_id: int) -> None:
+        await self._execute(
+            "DELETE FROM result_reports WHERE generation_id=? AND reporter_id=?",
+            (generation_id, reporter_id),
+        )
+
 
 def _statements(sql: str) -> list[str]:
     """Split a migration into statements (migrations hold no semicolons inside literals)."""

@@ -424,6 +424,47 @@ async def test_report_sends_the_result_to_the_mod_log_with_who_reported_it(
     fake.assert_clean()
 
 
+async def test_a_report_is_remembered_across_a_restart(
+    fake: FakeDiscord, canvasbot: BotFactory
+) -> None:
+    modlog = fake.add_channel(fake.guild, "mod-log")
+    reporter = fake.add_member(fake.guild, name="reporter")
+    async with canvasbot():
+        await configure(fake, manager(fake), "modlog", {"channel": modlog})
+        result = await result_message(await fake.slash("generate", {"prompt": "a lighthouse"}))
+        thanks = await kind_reply(
+            await fake.click(result, result.button("Report")["custom_id"], user=reporter)
+        )
+        assert thanks.content == "Thanks, the moderators have been told."
+    async with canvasbot():  # the same database, a new process's memory
+        again = await kind_reply(
+            await fake.click(result, result.button("Report")["custom_id"], user=reporter)
+        )
+    assert "already" in again.content
+    posts = [m for m in fake.messages(modlog) if is_modlog_post("Reported image")(m)]
+    assert len(posts) == 1
+    fake.assert_clean()
+
+
+async def test_a_report_that_could_not_reach_the_mod_log_can_be_sent_again(
+    fake: FakeDiscord, canvasbot: BotFactory
+) -> None:
+    modlog = fake.add_channel(fake.guild, "mod-log")
+    reporter = fake.add_member(fake.guild, name="reporter")
+    async with canvasbot():
+        await configure(fake, manager(fake), "modlog", {"channel": modlog})
+        result = await result_message(await fake.slash("generate", {"prompt": "a lighthouse"}))
+        fake.inject_failure("POST", rf"^/channels/{modlog.id}/messages$", status=503)
+        report = result.button("Report")["custom_id"]
+        missed = await kind_reply(await fake.click(result, report, user=reporter))
+        assert "couldn't reach" in missed.content
+        thanks = await kind_reply(await fake.click(result, report, user=reporter))
+    assert thanks.content == "Thanks, the moderators have been told."
+    posts = [m for m in fake.messages(modlog) if is_modlog_post("Reported image")(m)]
+    assert len(posts) == 1
+    fake.assert_clean()
+
+
 # --- hostile prompts ----------------------------------------------------------------------------
 
 

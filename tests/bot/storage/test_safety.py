@@ -80,3 +80,15 @@ async def test_terms_are_added_once_listed_sorted_and_removed(store: Store) -> N
     assert not await store.remove_blocked_term(GUILD, "clowns")  # another server's term
     assert await store.blocked_terms(GUILD) == ["gore scene"]
     assert await store.blocked_terms(OTHER) == ["clowns"]
+
+
+async def test_a_report_is_claimed_once_per_person_and_can_be_withdrawn(store: Store) -> None:
+    result, reporter, other = 2**40, 2**61 + 3, 42
+    assert await store.claim_report(result, reporter, GUILD, now=NOW)
+    assert not await store.claim_report(result, reporter, GUILD, now=NOW + timedelta(1))
+    assert await store.claim_report(result, other, GUILD, now=NOW)  # someone else may too
+    await store.withdraw_report(result, reporter)  # the post failed: they may try again
+    assert await store.claim_report(result, reporter, None, now=NOW)
+    # Many presses at once (one member, several shards): exactly one claim wins.
+    claims = await asyncio.gather(*(store.claim_report(7, 8, GUILD, now=NOW) for _ in range(5)))
+    assert sorted(claims) == [False, False, False, False, True]
