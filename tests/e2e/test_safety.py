@@ -8,6 +8,7 @@ from typing import Any
 
 import discord
 
+from bot.cogs.results import ALREADY_REPORTED, MODLOG_UNREACHABLE, REPORTED
 from bot.cogs.settings_group import NOT_A_MANAGER
 from bot.storage import GenerationStatus
 from tests.e2e.conftest import BotFactory
@@ -424,44 +425,48 @@ async def test_report_sends_the_result_to_the_mod_log_with_who_reported_it(
     fake.assert_clean()
 
 
+async def report_setup(fake: FakeDiscord) -> tuple[FakeChannel, FakeMessage]:
+    """In a running bot: a mod-log set up, and a result to report."""
+    modlog = fake.add_channel(fake.guild, "mod-log")
+    await configure(fake, manager(fake), "modlog", {"channel": modlog})
+    return modlog, await result_message(await fake.slash("generate", {"prompt": "a lighthouse"}))
+
+
+async def press_report(fake: FakeDiscord, result: FakeMessage, who: FakeMember) -> str:
+    """`who` presses Report under `result`; the (ephemeral) answer's text."""
+    reply = await kind_reply(
+        await fake.click(result, result.button("Report")["custom_id"], user=who)
+    )
+    return reply.content
+
+
+def reports_posted(fake: FakeDiscord, modlog: FakeChannel) -> int:
+    return sum(1 for m in fake.messages(modlog) if is_modlog_post("Reported image")(m))
+
+
 async def test_a_report_is_remembered_across_a_restart(
     fake: FakeDiscord, canvasbot: BotFactory
 ) -> None:
-    modlog = fake.add_channel(fake.guild, "mod-log")
     reporter = fake.add_member(fake.guild, name="reporter")
     async with canvasbot():
-        await configure(fake, manager(fake), "modlog", {"channel": modlog})
-        result = await result_message(await fake.slash("generate", {"prompt": "a lighthouse"}))
-        thanks = await kind_reply(
-            await fake.click(result, result.button("Report")["custom_id"], user=reporter)
-        )
-        assert thanks.content == "Thanks, the moderators have been told."
+        modlog, result = await report_setup(fake)
+        assert await press_report(fake, result, reporter) == REPORTED
     async with canvasbot():  # the same database, a new process's memory
-        again = await kind_reply(
-            await fake.click(result, result.button("Report")["custom_id"], user=reporter)
-        )
-    assert "already" in again.content
-    posts = [m for m in fake.messages(modlog) if is_modlog_post("Reported image")(m)]
-    assert len(posts) == 1
+        assert await press_report(fake, result, reporter) == ALREADY_REPORTED
+    assert reports_posted(fake, modlog) == 1
     fake.assert_clean()
 
 
 async def test_a_report_that_could_not_reach_the_mod_log_can_be_sent_again(
     fake: FakeDiscord, canvasbot: BotFactory
 ) -> None:
-    modlog = fake.add_channel(fake.guild, "mod-log")
     reporter = fake.add_member(fake.guild, name="reporter")
     async with canvasbot():
-        await configure(fake, manager(fake), "modlog", {"channel": modlog})
-        result = await result_message(await fake.slash("generate", {"prompt": "a lighthouse"}))
+        modlog, result = await report_setup(fake)
         fake.inject_failure("POST", rf"^/channels/{modlog.id}/messages$", status=503)
-        report = result.button("Report")["custom_id"]
-        missed = await kind_reply(await fake.click(result, report, user=reporter))
-        assert "couldn't reach" in missed.content
-        thanks = await kind_reply(await fake.click(result, report, user=reporter))
-    assert thanks.content == "Thanks, the moderators have been told."
-    posts = [m for m in fake.messages(modlog) if is_modlog_post("Reported image")(m)]
-    assert len(posts) == 1
+        assert await press_report(fake, result, reporter) == MODLOG_UNREACHABLE
+        assert await press_report(fake, result, reporter) == REPORTED
+    assert reports_posted(fake, modlog) == 1
     fake.assert_clean()
 
 
