@@ -1,8 +1,8 @@
 """`/settings safety …`: a server's content safety (Manage Server). Parse → service → reply.
 
     /settings safety show
-    /settings safety level level:<strict|standard|relaxed>
-    /settings safety people policy:<allow_adults|no_people>
+    /settings safety level level:<strict|standard|relaxed|default>
+    /settings safety people policy:<allow_adults|no_people|default>
     /settings safety blocklist action:<add|remove|list> [term]
     /settings safety modlog [channel]        (no channel: turn the mod-log off)
 
@@ -30,6 +30,8 @@ from bot.ui.text import truncate
 
 __all__ = ["SafetyCog", "SafetySettings"]
 
+DEFAULT_CHOICE = "default"  # back to CANVASBOT_SAFETY_LEVEL / CANVASBOT_SAFETY_PEOPLE
+
 CONTENT_LIMIT = 2000
 
 
@@ -56,33 +58,41 @@ class SafetySettings(SettingsSubgroup, name="safety", description="Content safet
         await interaction.edit_original_response(embed=embed, allowed_mentions=NO_MENTIONS)
 
     @app_commands.command(name="level", description="How careful Canvasbot is in this server")
-    @app_commands.describe(level="strict, standard (the usual) or relaxed (age-restricted only)")
+    @app_commands.describe(
+        level="strict, standard (the usual), relaxed (age-restricted only), or the bot's default"
+    )
     async def level(
         self,
         interaction: discord.Interaction[Any],
-        level: Literal["strict", "standard", "relaxed"],
+        level: Literal["strict", "standard", "relaxed", "default"],
     ) -> None:
         await acknowledge(interaction, ephemeral=True)
         assert interaction.guild_id is not None  # SettingsSubgroup checked
-        server = await self.safety.set_level(interaction.guild_id, level, by=interaction.user.id)
+        chosen = None if level == DEFAULT_CHOICE else level
+        server = await self.safety.set_level(interaction.guild_id, chosen, by=interaction.user.id)
+        how = "follows the bot's default," if server.level_is_default else "set to"
         await self._answer(
             interaction,
-            f"Safety level set to **{server.level}**: {LEVEL_NOTES[server.level]}.",
+            f"Safety level {how} **{server.level}**: {LEVEL_NOTES[server.level]}.",
         )
 
     @app_commands.command(name="people", description="Whether images may show people")
-    @app_commands.describe(policy="allow_adults, or no_people (for providers that support it)")
+    @app_commands.describe(
+        policy="allow_adults, no_people (for providers that support it), or the bot's default"
+    )
     async def people(
         self,
         interaction: discord.Interaction[Any],
-        policy: Literal["allow_adults", "no_people"],
+        policy: Literal["allow_adults", "no_people", "default"],
     ) -> None:
         await acknowledge(interaction, ephemeral=True)
         assert interaction.guild_id is not None
-        server = await self.safety.set_people(
-            interaction.guild_id, PEOPLE_CHOICES[policy], by=interaction.user.id
+        chosen = None if policy == DEFAULT_CHOICE else PEOPLE_CHOICES[policy]
+        server = await self.safety.set_people(interaction.guild_id, chosen, by=interaction.user.id)
+        default = " (the bot's default)" if server.people_is_default else ""
+        await self._answer(
+            interaction, f"People in images: **{PEOPLE_LABELS[server.people]}**{default}."
         )
-        await self._answer(interaction, f"People in images: **{PEOPLE_LABELS[server.people]}**.")
 
     @app_commands.command(name="blocklist", description="This server's own blocked terms")
     @app_commands.describe(action="add, remove or list", term="The word or phrase to block")

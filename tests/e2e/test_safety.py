@@ -106,7 +106,19 @@ async def test_a_manager_changes_the_settings_and_show_reports_them(
         off = await configure(fake, admin, "modlog")
         assert "off" in off.content
         stored = await app.store.get_guild_safety(fake.guild.id)
-    assert (stored.level, stored.people, stored.modlog_channel_id) == ("strict", "dont_allow", None)
+        assert (stored.level, stored.people, stored.modlog_channel_id) == (
+            "strict",
+            "dont_allow",
+            None,
+        )
+
+        # Back to the operator's defaults.
+        reply = await configure(fake, admin, "level", {"level": "default"})
+        assert "follows the bot's default, **standard**" in reply.content
+        reply = await configure(fake, admin, "people", {"policy": "default"})
+        assert "(the bot's default)" in reply.content
+        stored = await app.store.get_guild_safety(fake.guild.id)
+    assert (stored.level, stored.people) == (None, None)
     fake.assert_clean()
 
 
