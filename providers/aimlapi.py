@@ -20,8 +20,6 @@ Wire facts: ../shared/providers.md and AI/ML API's page for Imagen 4 Fast
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from typing import Any
 
@@ -48,7 +46,7 @@ from providers.errors import (
     RateLimited,
     redact,
 )
-from providers.http import fetch_image, json_body, parse_retry_after, send
+from providers.http import decode_base64, fetch_image, json_body, parse_retry_after, send
 from providers.retry import RetryPolicy
 
 __all__ = ["DEFAULT_BASE_URL", "KEY_ENV_VAR", "MAX_PROMPT_CHARS", "AimlApiProvider"]
@@ -165,12 +163,7 @@ class AimlApiProvider(ImageProvider):
         url = item.get("url") if isinstance(item.get("url"), str) and item.get("url") else None
         declared = item.get("mime_type") if isinstance(item.get("mime_type"), str) else None
         if isinstance(item.get("b64_json"), str) and item["b64_json"]:
-            try:
-                data = base64.b64decode(item["b64_json"], validate=True)
-            except (binascii.Error, ValueError) as exc:
-                raise BadResponse(
-                    "an image came back with invalid base64", provider=self.name
-                ) from exc
+            data = decode_base64(item["b64_json"], provider=self.name)
             mime = declared or _sniff(data)
         elif url:
             data, mime = await self._retry.run(

@@ -17,8 +17,6 @@ answer 404: that is `ModelUnavailable`, so the router can fall back.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from typing import Any
 
@@ -43,7 +41,7 @@ from providers.errors import (
     RateLimited,
     redact,
 )
-from providers.http import json_body, parse_retry_after, send
+from providers.http import decode_base64, json_body, parse_retry_after, send
 from providers.retry import RetryPolicy
 
 __all__ = ["DEFAULT_BASE_URL", "KEY_ENV_VAR", "GeminiProvider"]
@@ -164,12 +162,7 @@ class GeminiProvider(ImageProvider):
                 raise BadResponse("a prediction is not an object", provider=self.name)
             encoded = prediction.get("bytesBase64Encoded")
             if isinstance(encoded, str) and encoded:
-                try:
-                    data = base64.b64decode(encoded, validate=True)
-                except (binascii.Error, ValueError) as exc:
-                    raise BadResponse(
-                        "an image's bytesBase64Encoded is not base64", provider=self.name
-                    ) from exc
+                data = decode_base64(encoded, provider=self.name, what="bytesBase64Encoded")
                 images.append(
                     GeneratedImage(
                         data=data,

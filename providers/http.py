@@ -107,16 +107,22 @@ async def fetch_image(
     return response.content, mime if mime.startswith("image/") else "image/jpeg"
 
 
+def decode_base64(payload: object, *, provider: str, what: str = "an image") -> bytes:
+    """Image bytes a provider sent as base64 text; invalid or empty base64 is `BadResponse`."""
+    try:
+        data = base64.b64decode(str(payload), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BadResponse(f"{what} came back with invalid base64", provider=provider) from exc
+    if not data:
+        raise BadResponse(f"{what} came back empty", provider=provider)
+    return data
+
+
 def decode_data_uri(uri: str, *, provider: str) -> tuple[bytes, str]:
     """(bytes, mime type) from a base64 `data:` URI; anything else is `BadResponse`."""
     header, _, payload = uri.partition(",")
     mime = header.removeprefix("data:").split(";")[0].strip() or "image/jpeg"
     if ";base64" not in header:
         raise BadResponse("an image data URI is not base64", provider=provider)
-    try:
-        data = base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise BadResponse("an image data URI is not valid base64", provider=provider) from exc
-    if not data:
-        raise BadResponse("an image data URI is empty", provider=provider)
+    data = decode_base64(payload, provider=provider, what="an image data URI")
     return data, mime if mime.startswith("image/") else "image/jpeg"

@@ -19,8 +19,6 @@ Wire facts: ../shared/providers.md and Runware's model page (../shared/seeds/000
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import uuid
 from typing import Any
@@ -47,7 +45,14 @@ from providers.errors import (
     RateLimited,
     redact,
 )
-from providers.http import fetch_image, json_body, parse_retry_after, send
+from providers.http import (
+    decode_base64,
+    decode_data_uri,
+    fetch_image,
+    json_body,
+    parse_retry_after,
+    send,
+)
 from providers.memory import TYPICAL_IMAGE_BYTES
 from providers.retry import RetryPolicy
 
@@ -203,12 +208,9 @@ class RunwareProvider(ImageProvider):
     def _inline_data(self, item: dict[str, Any]) -> tuple[bytes, str] | None:
         """(bytes, mime type) when the item carries its image, None when it has to be fetched."""
         if item.get("imageBase64Data"):
-            return _b64(item["imageBase64Data"], self.name), "image/jpeg"
-        if isinstance(item.get("imageDataURI"), str) and "," in item["imageDataURI"]:
-            header, _, payload = item["imageDataURI"].partition(",")
-            return _b64(payload, self.name), header.removeprefix("data:").split(";")[
-                0
-            ] or "image/jpeg"
+            return decode_base64(item["imageBase64Data"], provider=self.name), "image/jpeg"
+        if isinstance(item.get("imageDataURI"), str) and item["imageDataURI"]:
+            return decode_data_uri(item["imageDataURI"], provider=self.name)
         return None
 
     async def _downloaded(
@@ -289,13 +291,6 @@ def _lenient_json(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return None
-
-
-def _b64(payload: Any, provider: str) -> bytes:
-    try:
-        return base64.b64decode(str(payload), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise BadResponse("an image came back with invalid base64", provider=provider) from exc
 
 
 def _errors_of(body: Any) -> list[dict[str, Any]]:
