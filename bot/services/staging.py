@@ -36,19 +36,12 @@ class StagedImage:
     """One image ready to upload: `file` reads it from the start. `release` when done."""
 
     file: BinaryIO
-    size: int
     on_disk: bool
-    _staging: ImageStaging | None = field(default=None, repr=False)
     # Held until release: while this image object lives, its room in ImageMemory stays taken.
     _image: GeneratedImage | None = field(default=None, repr=False)
 
     def release(self) -> None:
         """Close the file and let go of the image (safe to call twice)."""
-        staging, self._staging = self._staging, None
-        if staging is None:
-            return
-        if not self.on_disk:
-            staging.in_memory -= self.size
         self._image = None
         self.file.close()
 
@@ -57,7 +50,6 @@ class ImageStaging:
     def __init__(self, memory: ImageMemory, *, directory: str | None = None) -> None:
         self.memory = memory
         self.directory = directory
-        self.in_memory = 0  # bytes of staged images held in memory right now
         self.spilled = 0  # images written to disk since start (metrics, tests)
 
     async def stage(self, image: GeneratedImage) -> StagedImage:
@@ -71,7 +63,7 @@ class ImageStaging:
             log.warning("could not put an image on disk (%s); keeping it in memory", exc)
             return self._in_memory(image)
         self.spilled += 1
-        return StagedImage(spool, len(image.data), on_disk=True, _staging=self)
+        return StagedImage(spool, on_disk=True)
 
     async def stage_all(self, images: Iterable[GeneratedImage]) -> list[StagedImage]:
         staged: list[StagedImage] = []
@@ -84,12 +76,10 @@ class ImageStaging:
             raise
         return staged
 
-    def _in_memory(self, image: GeneratedImage) -> StagedImage:
-        size = len(image.data)
-        self.in_memory += size
+    @staticmethod
+    def _in_memory(image: GeneratedImage) -> StagedImage:
         # BytesIO over immutable bytes shares them until written to: no copy.
-        file = io.BytesIO(image.data)
-        return StagedImage(file, size, on_disk=False, _staging=self, _image=image)
+        return StagedImage(io.BytesIO(image.data), on_disk=False, _image=image)
 
     def _spill(self, data: bytes) -> BinaryIO:
         # Anonymous (unlinked at once): nothing is left behind, even after kill -9.
