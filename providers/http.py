@@ -19,6 +19,7 @@ from providers.memory import TYPICAL_IMAGE_BYTES, ImageMemory
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "decode_base64",
     "decode_data_uri",
     "fetch_image",
     "json_body",
@@ -36,11 +37,22 @@ async def send(
     *,
     provider: str,
     timeout: httpx.Timeout | float | None = None,
+    follow_redirects: bool = False,
     **kwargs: Any,
 ) -> httpx.Response:
-    """Send one request; timeouts and connection errors become `ProviderUnavailable`."""
+    """Send one request; timeouts and connection errors become `ProviderUnavailable`.
+
+    Redirects are not followed unless asked: an API call never needs one, and httpx drops only
+    `Authorization` on a cross-origin redirect, so a key in another header (Gemini's
+    `x-goog-api-key`) would go along to whatever host the redirect names."""
     try:
-        return await client.request(method, url, timeout=timeout or DEFAULT_TIMEOUT, **kwargs)
+        return await client.request(
+            method,
+            url,
+            timeout=timeout or DEFAULT_TIMEOUT,
+            follow_redirects=follow_redirects,
+            **kwargs,
+        )
     except httpx.TimeoutException as exc:
         raise ProviderUnavailable(f"timed out ({type(exc).__name__})", provider=provider) from exc
     except httpx.TransportError as exc:
@@ -90,7 +102,10 @@ async def fetch_image(
     if url.startswith("data:"):
         return decode_data_uri(url, provider=provider)
     async with memory.room(TYPICAL_IMAGE_BYTES) if memory else contextlib.nullcontext():
-        response = await send(client, "GET", url, provider=provider, timeout=timeout)
+        # Image hosts redirect to their CDN; this request carries no key.
+        response = await send(
+            client, "GET", url, provider=provider, timeout=timeout, follow_redirects=True
+        )
     if response.status_code >= 500:
         raise ProviderUnavailable(
             f"image download failed with HTTP {response.status_code}",

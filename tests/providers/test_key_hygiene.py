@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import logging
 
+import httpx
 import pytest
+from aiohttp import web
 
 from providers.aimlapi import AimlApiProvider
 from providers.base import GenerationRequest
 from providers.errors import ProviderError
+from providers.gemini import GeminiProvider
 from providers.retry import RetryPolicy
 from providers.runcomfy import RunComfyProvider
 from providers.runware import RunwareProvider
 from tests.fakes.aimlapi_fake import AimlApiFake
+from tests.fakes.loopback import LoopbackServer
 from tests.fakes.runcomfy_fake import RunComfyFake
 from tests.fakes.runware_fake import RunwareFake
 from tests.fakes.scripting import RecordingSleep
@@ -47,3 +51,34 @@ async def test_the_key_never_reaches_logs_or_errors(which, catalog, http_client,
         assert secret not in caplog.text
         assert secret not in str(caught.value)
         assert secret not in repr(caught.value.__dict__)
+
+
+async def test_a_redirect_does_not_carry_a_key_to_another_host(catalog):
+    # The bot's shared client follows redirects (for image CDNs); httpx strips only
+    # Authorization across origins, so Gemini's x-goog-api-key would travel with one.
+    seen: list[str] = []
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("x-goog-api-key", ""))
+        return web.json_response({"predictions": []})
+
+    other_app = web.Application()
+    other_app.router.add_route("*", "/{tail:.*}", elsewhere)
+    async with LoopbackServer(other_app) as other:
+
+        async def redirect(request: web.Request) -> web.Response:
+            raise web.HTTPTemporaryRedirect(other.url(request.path))
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", redirect)
+        async with LoopbackServer(app) as api, httpx.AsyncClient(follow_redirects=True) as client:
+            provider = GeminiProvider(
+                client, KEY, base_url=api.base_url, retry=RetryPolicy(attempts=1)
+            )
+            with pytest.raises(ProviderError) as caught:
+                await provider.generate(
+                    GenerationRequest(prompt="a quiet harbour", model="imagen-4-fast"),
+                    catalog.get("imagen-4-fast"),
+                )
+    assert seen == []  # the other host never heard from us, let alone got the key
+    assert KEY not in str(caught.value)
