@@ -45,6 +45,11 @@ REPORT_ANSWERS = {
 }
 
 
+def is_ephemeral(message: discord.Message | None) -> bool:
+    """Whether a result was shown only to its owner (its follow-ups must be, too)."""
+    return bool(message is not None and message.flags.ephemeral)
+
+
 class ResultsCog(commands.Cog, name="Results"):
     def __init__(
         self,
@@ -95,14 +100,14 @@ class ResultsCog(commands.Cog, name="Results"):
             await send_error(interaction, exc.message)
 
     async def _vary(self, interaction: discord.Interaction[Any], generation_id: int) -> None:
-        await self.delivery.acknowledge(interaction, ephemeral=False)
+        # A private result's buttons are on its owner's ephemeral message: the new one stays
+        # private too (known without I/O, before the acknowledgement).
+        await self.delivery.acknowledge(interaction, ephemeral=is_ephemeral(interaction.message))
         requester = requester_of(interaction)
 
         async def work(on_provider: Any) -> Any:
             source = await self.service.by_id(generation_id, requester)
-            return await self.service.vary(
-                requester, source=source, private=False, on_provider=on_provider
-            )
+            return await self.service.vary(requester, source=source, on_provider=on_provider)
 
         await self.delivery.deliver(interaction, work)
 
@@ -121,7 +126,7 @@ class ResultsCog(commands.Cog, name="Results"):
             except UserFacingError as exc:
                 await send_error(modal_interaction, exc.message)
                 return
-            await self.delivery.acknowledge(modal_interaction, ephemeral=False)
+            await self.delivery.acknowledge(modal_interaction, ephemeral=source.private)
             requester = requester_of(modal_interaction)
             await self.delivery.deliver(
                 modal_interaction,
@@ -197,14 +202,12 @@ class ResultsCog(commands.Cog, name="Results"):
     async def vary_menu(
         self, interaction: discord.Interaction[Any], message: discord.Message
     ) -> None:
-        await self.delivery.acknowledge(interaction, ephemeral=False)
+        await self.delivery.acknowledge(interaction, ephemeral=is_ephemeral(message))
         requester = requester_of(interaction)
 
         async def work(on_provider: Any) -> Any:
             source = await self.service.source_for(requester, message.id)
-            return await self.service.vary(
-                requester, source=source, private=False, on_provider=on_provider
-            )
+            return await self.service.vary(requester, source=source, on_provider=on_provider)
 
         await self.delivery.deliver(interaction, work)
 
@@ -228,12 +231,12 @@ class ResultsCog(commands.Cog, name="Results"):
                     modal_interaction, f"A seed is a whole number from 0 to {MAX_SEED}."
                 )
                 return
-            await self.delivery.acknowledge(modal_interaction, ephemeral=False)
+            await self.delivery.acknowledge(modal_interaction, ephemeral=source.private)
             requester = requester_of(modal_interaction)
             await self.delivery.deliver(
                 modal_interaction,
                 lambda on_provider: self.service.reseed(
-                    requester, int(text), source=source, private=False, on_provider=on_provider
+                    requester, int(text), source=source, on_provider=on_provider
                 ),
             )
 

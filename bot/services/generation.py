@@ -590,7 +590,7 @@ class GenerationService:
     ) -> Outcome:
         """A new prompt, keeping the seed and every other option."""
         seed = source.first_seed
-        prepared = self.prepare_from(source, prompt=prompt, seed=seed, private=False)
+        prepared = self.prepare_from(source, prompt=prompt, seed=seed)  # private stays private
         return await self.run(
             requester, prepared, kind="edit", parent_id=source.id, on_provider=on_provider
         )

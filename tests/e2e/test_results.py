@@ -164,6 +164,27 @@ async def test_private_generations_cannot_be_varied_by_others(
     assert "private" in refused.content
 
 
+async def test_a_private_result_stays_private_through_its_buttons(
+    fake: FakeDiscord, canvasbot: BotFactory
+) -> None:
+    async with canvasbot() as (_, app):
+        secret = await generate(fake, "a secret garden", private=True, seed=5)
+        assert secret.is_ephemeral
+        varied = await result_message(await fake.click(secret, secret.button("Vary")["custom_id"]))
+        opener = await fake.click(secret, secret.button("Reseed")["custom_id"])
+        await opener.modal_opened()
+        reseeded = await result_message(await fake.submit_modal(opener, {"seed": "6"}))
+        opener = await fake.click(secret, secret.button("Edit prompt")["custom_id"])
+        await opener.modal_opened()
+        edited = await result_message(
+            await fake.submit_modal(opener, {"prompt": "a secret orchard"})
+        )
+        records = [await app.store.get_generation(i) for i in (2, 3, 4)]
+    assert [m.is_ephemeral for m in (varied, reseeded, edited)] == [True, True, True]
+    assert [r.private for r in records if r is not None] == [True, True, True]
+    fake.assert_clean()
+
+
 async def test_the_loading_message_says_who_is_working(
     fake: FakeDiscord, canvasbot: BotFactory
 ) -> None:
