@@ -166,10 +166,13 @@ class AimlApiProvider(ImageProvider):
             data = decode_base64(item["b64_json"], provider=self.name)
             mime = declared or _sniff(data)
         elif url:
-            data, mime = await self._retry.run(
-                lambda: fetch_image(
-                    self._client, url, provider=self.name, timeout=self._timeout, memory=self.memory
-                )
+            data, mime = await fetch_image(
+                self._client,
+                url,
+                provider=self.name,
+                timeout=self._timeout,
+                memory=self.memory,
+                retry=self._retry,
             )
         else:
             raise BadResponse(

@@ -13,8 +13,9 @@ model path), so we do; and since each of them receives the key, a URL on any oth
 `base_url` is refused as `BadResponse` rather than followed.
 
 Retries apply to single exchanges: a failed submit is sent again, a failed status or result GET is
-asked again; a request that fal itself reports failed is not resubmitted (fal's queue has already
-retried it) but raised for the router to fail over. The wait is bounded by `max_wait`; running out
+asked again, a failed image download is fetched again (never by generating, and paying, again); a
+request that fal itself reports failed is not resubmitted (fal's queue has already retried it) but
+raised for the router to fail over. The wait is bounded by `max_wait`; running out
 cancels the request (best effort) and raises `ProviderUnavailable`. Giving up on a request for any
 other reason while it waits (status polls failing past their retries, an unknown status) cancels
 it too.
@@ -42,6 +43,7 @@ import httpx
 
 from providers.base import Capabilities, GeneratedImage, GenerationRequest, ImageProvider
 from providers.catalog import ModelOffer, ModelSpec
+from providers.concurrency import gather_or_cancel
 from providers.errors import (
     AuthenticationFailed,
     BadResponse,
@@ -259,7 +261,7 @@ class FalProvider(ImageProvider):
         nsfw = body.get("has_nsfw_concepts")  # per image, when the model reports it [I]
         flags = [bool(flag) for flag in nsfw] if isinstance(nsfw, list) else []
         width, height = model.size_for(request.aspect)
-        downloads = await asyncio.gather(*(self._download(item) for item in items))
+        downloads = await gather_or_cancel(self._download(item) for item in items)
         return [
             GeneratedImage(
                 data=data,
@@ -279,7 +281,12 @@ class FalProvider(ImageProvider):
             raise BadResponse("an image in the result has no url", provider=self.name)
         # fetch_image also decodes the data URIs that fal's sync mode answers with [I].
         data, mime = await fetch_image(
-            self._client, url, provider=self.name, timeout=self._timeout, memory=self.memory
+            self._client,
+            url,
+            provider=self.name,
+            timeout=self._timeout,
+            memory=self.memory,
+            retry=self._retry,
         )
         return data, mime, None if url.startswith("data:") else url
 

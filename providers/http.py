@@ -16,6 +16,7 @@ import httpx
 
 from providers.errors import BadResponse, ProviderUnavailable
 from providers.memory import TYPICAL_IMAGE_BYTES, ImageMemory
+from providers.retry import RetryPolicy
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -95,12 +96,32 @@ async def fetch_image(
     provider: str,
     timeout: httpx.Timeout | float | None = None,
     memory: ImageMemory | None = None,
+    retry: RetryPolicy | None = None,
 ) -> tuple[bytes, str]:
     """Download an image the provider hosts; returns (bytes, mime type). A `data:` URI (some
-    providers inline small results) is decoded in place instead. With `memory`, the download
-    waits for room for a typical image first."""
+    providers inline small results) is decoded in place instead. With `memory`, each attempt
+    waits for room for a typical image first (and holds none between attempts).
+
+    With `retry`, a transient failure of the download is retried on its own: the image is already
+    generated (and paid for), so a brief CDN error must never send the caller back to generating
+    it again."""
     if url.startswith("data:"):
         return decode_data_uri(url, provider=provider)
+
+    async def attempt() -> tuple[bytes, str]:
+        return await _download(client, url, provider=provider, timeout=timeout, memory=memory)
+
+    return await retry.run(attempt) if retry else await attempt()
+
+
+async def _download(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    provider: str,
+    timeout: httpx.Timeout | float | None,
+    memory: ImageMemory | None,
+) -> tuple[bytes, str]:
     async with memory.room(TYPICAL_IMAGE_BYTES) if memory else contextlib.nullcontext():
         # Image hosts redirect to their CDN; this request carries no key.
         response = await send(

@@ -19,7 +19,8 @@ the provider's fault and another provider may well succeed. A prediction `cancel
 else is `ProviderUnavailable` too. HTTP errors are RFC 7807 problem documents (`title`, `detail`,
 `status`).
 
-Retries apply to single exchanges (the create, one poll); a prediction that ran and failed is not
+Retries apply to single exchanges (the create, one poll, the image download: a paid prediction
+is never created again because its file failed to arrive); a prediction that ran and failed is not
 started again here. A prediction we give up on while it may still run (past `max_wait`, polls
 failing past their retries, an unknown status) is cancelled, since Replicate bills running time.
 """
@@ -289,7 +290,12 @@ class ReplicateProvider(ImageProvider):
             )
         # fetch_image decodes a data: URI in place (sync answers may inline the file [I]).
         data, mime = await fetch_image(
-            self._client, output, provider=self.name, timeout=self._timeout, memory=self.memory
+            self._client,
+            output,
+            provider=self.name,
+            timeout=self._timeout,
+            memory=self.memory,
+            retry=self._retry,
         )
         width, height = model.size_for(request.aspect)
         return GeneratedImage(

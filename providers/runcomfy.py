@@ -162,10 +162,13 @@ class RunComfyProvider(ImageProvider):
         except _Overdue as exc:
             await self._cancel(job)
             raise ProviderUnavailable(str(exc), provider=self.name) from None
-        data, mime = await self._retry.run(
-            lambda: fetch_image(
-                self._client, url, provider=self.name, timeout=self._timeout, memory=self.memory
-            )
+        data, mime = await fetch_image(
+            self._client,
+            url,
+            provider=self.name,
+            timeout=self._timeout,
+            memory=self.memory,
+            retry=self._retry,
         )
         return GeneratedImage(
             data=data, mime_type=mime, seed=seed, width=width, height=height, url=url

@@ -222,10 +222,13 @@ class RunwareProvider(ImageProvider):
                 raise BadResponse(
                     "an image came back with neither URL nor data", provider=self.name
                 )
-            found = await self._retry.run(
-                lambda: fetch_image(
-                    self._client, url, provider=self.name, timeout=self._timeout, memory=self.memory
-                )
+            found = await fetch_image(
+                self._client,
+                url,
+                provider=self.name,
+                timeout=self._timeout,
+                memory=self.memory,
+                retry=self._retry,
             )
         return self._image(item, found, width, height)
 

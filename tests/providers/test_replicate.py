@@ -498,6 +498,17 @@ async def test_a_missing_output_file_is_a_bad_response(
         await provider.generate(ask(), catalog.get("imagen-4-fast"))
 
 
+async def test_a_failed_download_is_retried_without_predicting_again(
+    provider: ReplicateProvider, fake: ReplicateFake, catalog: Catalog, sleep: RecordingSleep
+) -> None:
+    fake.script("file", 502, "Bad Gateway", raw=True)
+    result = await provider.generate(ask(), catalog.get("imagen-4-fast"))
+    assert [image.data for image in result.images] == [file_bytes("p1")]
+    assert len(fake.stage_calls("create")) == 1  # one prediction, paid once
+    assert len(fake.stage_calls("file")) == 2
+    assert len(sleep.calls) == 1  # the retry policy's backoff, before the second download
+
+
 async def test_constructor_bounds(http_client: httpx.AsyncClient) -> None:
     with pytest.raises(ValueError, match="wait"):
         ReplicateProvider(http_client, "t", wait=61)
