@@ -12,7 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import App
-from bot.cogs.delivery import NO_MENTIONS, RESTARTING, UNEXPECTED, Delivery, send_error
+from bot.cogs.delivery import NO_MENTIONS, RESTARTING, Delivery, send_error, tell_unexpected
 from bot.cogs.generate import GenerationCog
 from bot.cogs.modlog import ModLog
 from bot.cogs.quota import QuotaCog
@@ -140,17 +140,11 @@ class CanvasBot(commands.AutoShardedBot):
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:
         """The one place unexpected command errors end: logged, and a kind word to the user."""
-        if isinstance(error, app_commands.TransformerError | app_commands.CheckFailure):
-            message = str(error) or "Those options could not be used."
-        else:
-            log.error(
-                "command %s failed",
-                interaction.command and interaction.command.name,
-                exc_info=error,
-            )
-            message = UNEXPECTED
+        if not isinstance(error, app_commands.TransformerError | app_commands.CheckFailure):
+            await tell_unexpected(interaction, error)
+            return
         try:
-            await send_error(interaction, message)
+            await send_error(interaction, str(error) or "Those options could not be used.")
         except discord.HTTPException:
             log.warning("could not tell the user about the error", exc_info=True)
 

@@ -34,6 +34,7 @@ __all__ = [
     "acknowledge",
     "requester_of",
     "send_error",
+    "tell_unexpected",
 ]
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,11 @@ async def send_error(interaction: discord.Interaction[Any], message: str) -> Non
             message, ephemeral=True, allowed_mentions=NO_MENTIONS
         )
         return
+    if interaction.response.type is discord.InteractionResponseType.deferred_message_update:
+        # A button acknowledged without a message of its own: its "original response" is the
+        # message the button sits on, which must stay.
+        await interaction.followup.send(message, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        return
     if interaction.extras.get("ephemeral", False):
         await interaction.edit_original_response(
             content=message, embeds=[], attachments=[], view=None, allowed_mentions=NO_MENTIONS
@@ -97,6 +103,16 @@ async def send_error(interaction: discord.Interaction[Any], message: str) -> Non
     with contextlib.suppress(discord.HTTPException):
         await interaction.delete_original_response()
     await interaction.followup.send(message, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+
+async def tell_unexpected(interaction: discord.Interaction[Any], error: BaseException) -> None:
+    """Where unexpected errors of commands, buttons and modals end: logged with their traceback,
+    and a kind word to the user instead of a "thinking…" that never ends."""
+    log.error("interaction %s failed", interaction.id, exc_info=error)
+    try:
+        await send_error(interaction, UNEXPECTED)
+    except discord.HTTPException:
+        log.warning("could not tell the user about the error", exc_info=True)
 
 
 @dataclass

@@ -13,7 +13,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.delivery import NO_MENTIONS, RESTARTING, Delivery, requester_of, send_error
+from bot.cogs.delivery import (
+    NO_MENTIONS,
+    RESTARTING,
+    Delivery,
+    requester_of,
+    send_error,
+    tell_unexpected,
+)
 from bot.cogs.modlog import ModLog, ReportOutcome
 from bot.services.errors import UserFacingError
 from bot.services.generation import GenerationRecord, GenerationService
@@ -98,6 +105,8 @@ class ResultsCog(commands.Cog, name="Results"):
             await handler(interaction, generation_id)
         except UserFacingError as exc:
             await send_error(interaction, exc.message)
+        except Exception as exc:  # the button's user must hear back either way
+            await tell_unexpected(interaction, exc)
 
     async def _vary(self, interaction: discord.Interaction[Any], generation_id: int) -> None:
         # A private result's buttons are on its owner's ephemeral message: the new one stays
@@ -146,16 +155,17 @@ class ResultsCog(commands.Cog, name="Results"):
         )
 
     async def _delete(self, interaction: discord.Interaction[Any], generation_id: int) -> None:
+        await interaction.response.defer()  # first: Discord's 3 seconds run while we look it up
         record = await self.service.store.get_generation(generation_id)
         may_manage = bool(interaction.permissions.manage_messages)
-        if record is not None and record.user_id != interaction.user.id and not may_manage:
+        # A result no longer in the history has no known owner: only moderators may delete it.
+        if not may_manage and (record is None or record.user_id != interaction.user.id):
             await send_error(
                 interaction,
                 "Only the person who asked for this image, or someone who can manage messages, "
                 "can delete it.",
             )
             return
-        await interaction.response.defer()
         # For a button, the interaction's "original response" is the message it sits on.
         with contextlib.suppress(discord.NotFound):
             await interaction.delete_original_response()

@@ -92,11 +92,11 @@ async def test_info_shows_everything_to_the_clicker_only(
 
 
 async def test_delete_is_for_the_requester_or_message_managers(
-    fake: FakeDiscord, canvasbot: BotFactory
+    fake: FakeDiscord, canvasbot: BotFactory, monkeypatch: Any
 ) -> None:
     stranger = fake.add_member(fake.guild, name="stranger")
     moderator = fake.add_member(fake.guild, name="moderator", permissions=1 << 13)
-    async with canvasbot():
+    async with canvasbot() as (_, app):
         first = await generate(fake)
         refused = await kind_reply(
             await fake.click(first, first.button("Delete")["custom_id"], user=stranger)
@@ -109,9 +109,35 @@ async def test_delete_is_for_the_requester_or_message_managers(
         await fake.wait_for_deletion(first)
 
         second = await generate(fake)
-        mod_click = await fake.click(second, second.button("Delete")["custom_id"], user=moderator)
+
+        # A result whose record is gone from the history has no known owner: moderators only.
+        async def forgotten(generation_id: int) -> None:
+            return None
+
+        monkeypatch.setattr(app.store, "get_generation", forgotten)
+        delete = second.button("Delete")["custom_id"]
+        refused = await kind_reply(await fake.click(second, delete))
+        assert "Only the person who asked" in refused.content
+        assert not fake.message(second.id).deleted
+        mod_click = await fake.click(second, delete, user=moderator)
         await mod_click.acknowledged()
         await fake.wait_for_deletion(second)
+    fake.assert_clean()
+
+
+async def test_a_button_that_fails_unexpectedly_still_answers_kindly(
+    fake: FakeDiscord, canvasbot: BotFactory, monkeypatch: Any
+) -> None:
+    async with canvasbot() as (_, app):
+        result = await generate(fake)
+
+        async def broken(generation_id: int) -> None:
+            raise RuntimeError("the database went away")
+
+        monkeypatch.setattr(app.store, "get_generation", broken)
+        reply = await kind_reply(await fake.click(result, result.button("Info")["custom_id"]))
+    assert "Something went wrong on our side" in reply.content
+    assert "database" not in reply.content  # internals stay in the log
     fake.assert_clean()
 
 
