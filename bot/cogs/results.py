@@ -26,7 +26,7 @@ from bot.services.errors import UserFacingError
 from bot.services.generation import GenerationRecord, GenerationService
 from bot.ui.embeds import render_info
 from bot.ui.history import HISTORY_PER_PAGE, history_view, render_history
-from bot.ui.modals import EditPromptModal, ReseedModal
+from bot.ui.modals import EditPromptModal, OnSubmit, ReseedModal
 from providers.base import MAX_SEED
 
 __all__ = ["ResultsCog"]
@@ -50,6 +50,19 @@ REPORT_ANSWERS = {
     ReportOutcome.NO_MODLOG: NO_MODLOG,
     ReportOutcome.UNREACHABLE: MODLOG_UNREACHABLE,
 }
+
+
+def guarded(on_submit: OnSubmit) -> OnSubmit:
+    """A modal's submit handler whose unexpected errors reach the user kindly (discord.py's
+    default `Modal.on_error` only logs them)."""
+
+    async def run(interaction: discord.Interaction[Any], value: str) -> None:
+        try:
+            await on_submit(interaction, value)
+        except Exception as exc:  # the user must hear back either way
+            await tell_unexpected(interaction, exc)
+
+    return run
 
 
 def is_ephemeral(message: discord.Message | None) -> bool:
@@ -144,7 +157,9 @@ class ResultsCog(commands.Cog, name="Results"):
                 ),
             )
 
-        await interaction.response.send_modal(EditPromptModal(source.id, source.prompt, submitted))
+        await interaction.response.send_modal(
+            EditPromptModal(source.id, source.prompt, guarded(submitted))
+        )
 
     async def _info(self, interaction: discord.Interaction[Any], generation_id: int) -> None:
         await self.delivery.acknowledge(interaction, ephemeral=True)
@@ -250,4 +265,4 @@ class ResultsCog(commands.Cog, name="Results"):
                 ),
             )
 
-        return ReseedModal(source.id, seed, submitted)
+        return ReseedModal(source.id, seed, guarded(submitted))

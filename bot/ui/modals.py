@@ -9,7 +9,7 @@ import discord
 
 from providers.base import MAX_SEED, PROMPT_MAX_CHARS
 
-__all__ = ["EditPromptModal", "ReseedModal"]
+__all__ = ["EditPromptModal", "OnSubmit", "ReseedModal"]
 
 OnSubmit = Callable[[discord.Interaction[Any], str], Awaitable[None]]
 

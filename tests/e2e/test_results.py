@@ -134,10 +134,19 @@ async def test_a_button_that_fails_unexpectedly_still_answers_kindly(
         async def broken(generation_id: int) -> None:
             raise RuntimeError("the database went away")
 
+        async def broken_reseed(*args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("the provider library went away")
+
+        opener = await fake.click(result, result.button("Reseed")["custom_id"])
+        await opener.modal_opened()
         monkeypatch.setattr(app.store, "get_generation", broken)
         reply = await kind_reply(await fake.click(result, result.button("Info")["custom_id"]))
+        # A modal submitted into a failure: its handler, not discord.py's log-only default.
+        monkeypatch.setattr(app.generation, "reseed", broken_reseed)
+        submitted = await kind_reply(await fake.submit_modal(opener, {"seed": "4"}))
     assert "Something went wrong on our side" in reply.content
     assert "database" not in reply.content  # internals stay in the log
+    assert "Something went wrong on our side" in submitted.content
     fake.assert_clean()
 
 
