@@ -31,6 +31,8 @@ __all__ = [
     "UsageSnapshot",
     "UserTotal",
     "micros_to_usd",
+    "optional_micros",
+    "optional_usd",
     "usd_to_micros",
 ]
 
@@ -147,6 +149,16 @@ def usd_to_micros(usd: float) -> int:
 
 def micros_to_usd(micros: int) -> float:
     return micros / MICROS_PER_USD
+
+
+def optional_usd(micros: int | None) -> float | None:
+    """`micros_to_usd` for a nullable column: NULL (no value, or no limit) stays None."""
+    return None if micros is None else micros_to_usd(micros)
+
+
+def optional_micros(usd: float | None) -> int | None:
+    """`usd_to_micros` for a nullable column: None stays NULL."""
+    return None if usd is None else usd_to_micros(usd)
 
 
 class ReservationStatus(StrEnum):

@@ -52,13 +52,22 @@ from bot.storage.models import (
     QuotaReset,
     Reservation,
     ReservationRequest,
-    ReservationStatus,
     RoleQuota,
     UsageRow,
     UsageSnapshot,
     UserTotal,
     micros_to_usd,
+    optional_micros,
     usd_to_micros,
+)
+from bot.storage.rows import (
+    generation_record,
+    guild_quota,
+    reservation,
+    role_quota,
+    same,
+    usage_row,
+    usage_snapshot,
 )
 from bot.storage.stats import GenerationFacts, provider_stats
 
@@ -433,15 +442,7 @@ class PostgresStore(Store):
 
     async def get_guild_quota(self, guild_id: int) -> QuotaOverrides:
         row = await self.pool.fetchrow("SELECT * FROM guild_quotas WHERE guild_id=$1", guild_id)
-        if row is None:
-            return QuotaOverrides()
-        return QuotaOverrides(
-            user_daily_images=row["user_daily_images"],
-            user_daily_usd=_usd(row["user_daily_usd_micros"]),
-            cooldown_seconds=row["cooldown_seconds"],
-            max_concurrent=row["max_concurrent"],
-            guild_monthly_usd=_usd(row["guild_monthly_usd_micros"]),
-        )
+        return QuotaOverrides() if row is None else guild_quota(row)
 
     async def set_guild_quota(
         self, guild_id: int, overrides: QuotaOverrides, *, updated_by: int | None, now: datetime
@@ -458,10 +459,10 @@ class PostgresStore(Store):
             " updated_at=excluded.updated_at, updated_by=excluded.updated_by",
             guild_id,
             overrides.user_daily_images,
-            _micros(overrides.user_daily_usd),
+            optional_micros(overrides.user_daily_usd),
             overrides.cooldown_seconds,
             overrides.max_concurrent,
-            _micros(overrides.guild_monthly_usd),
+            optional_micros(overrides.guild_monthly_usd),
             as_utc(now),
             updated_by,
         )
@@ -470,17 +471,7 @@ class PostgresStore(Store):
         rows = await self.pool.fetch(
             "SELECT * FROM role_quotas WHERE guild_id=$1 ORDER BY role_id", guild_id
         )
-        return [
-            RoleQuota(
-                role_id=row["role_id"],
-                exempt=row["exempt"],
-                user_daily_images=row["user_daily_images"],
-                user_daily_usd=_usd(row["user_daily_usd_micros"]),
-                cooldown_seconds=row["cooldown_seconds"],
-                max_concurrent=row["max_concurrent"],
-            )
-            for row in rows
-        ]
+        return [role_quota(row, flag=same) for row in rows]
 
     async def set_role_quota(
         self, guild_id: int, quota: RoleQuota, *, updated_by: int | None, now: datetime
@@ -497,7 +488,7 @@ class PostgresStore(Store):
             quota.role_id,
             quota.exempt,
             quota.user_daily_images,
-            _micros(quota.user_daily_usd),
+            optional_micros(quota.user_daily_usd),
             quota.cooldown_seconds,
             quota.max_concurrent,
             as_utc(now),
@@ -674,96 +665,17 @@ async def _snapshot(
 ) -> UsageSnapshot:
     row = await conn.fetchrow(_SNAPSHOT, user_id, guild_id, day_of(now), month_of(now), now)
     assert row is not None
-    return UsageSnapshot(
-        now=now,
-        user_images_today=row[0],
-        user_usd_micros_today=row[1],
-        user_images_month=row[2],
-        user_usd_micros_month=row[3],
-        user_in_flight=row[4],
-        user_last_request_at=row[5],
-        guild_usd_micros_month=row[6],
-        global_usd_micros_today=row[7],
-    )
+    return usage_snapshot(row, now, when=same)
 
 
-def _usd(micros: int | None) -> float | None:
-    return None if micros is None else micros_to_usd(micros)
-
-
-def _micros(usd: float | None) -> int | None:
-    return None if usd is None else usd_to_micros(usd)
-
-
+# asyncpg already returns datetimes, dates and booleans, and decodes jsonb (_init_connection).
 def _record(row: asyncpg.Record) -> GenerationRecord:
-    return GenerationRecord(
-        id=row["id"],
-        user_id=row["user_id"],
-        guild_id=row["guild_id"],
-        channel_id=row["channel_id"],
-        interaction_id=row["interaction_id"],
-        kind=row["kind"],
-        parent_id=row["parent_id"],
-        prompt=row["prompt"],
-        negative_prompt=row["negative_prompt"],
-        aspect=row["aspect"],
-        count=row["count"],
-        requested_seed=row["requested_seed"],
-        model=row["model"],
-        private=row["private"],
-        status=GenerationStatus(row["status"]),
-        provider=row["provider"],
-        model_id=row["model_id"],
-        seeds=tuple(row["seeds"]),
-        cost_usd=row["cost_usd"],
-        cost_source=row["cost_source"],
-        error=row["error"],
-        provider_latency_ms=row["provider_latency_ms"],
-        total_latency_ms=row["total_latency_ms"],
-        created_at=row["created_at"],
-        finished_at=row["finished_at"],
-        message_id=row["message_id"],
-        hedge_cost_usd=row["hedge_cost_usd"],
-        attempts=tuple(row["attempts"] or ()),
-    )
+    return generation_record(row, when=same, flag=same, decode_json=same)
 
 
 def _reservation(row: asyncpg.Record) -> Reservation:
-    return Reservation(
-        id=row["id"],
-        user_id=row["user_id"],
-        guild_id=row["guild_id"],
-        generation_id=row["generation_id"],
-        images=row["images"],
-        est_usd=micros_to_usd(row["est_usd_micros"]),
-        status=ReservationStatus(row["status"]),
-        created_at=row["created_at"],
-        expires_at=row["expires_at"],
-        day=row["day"],
-        month=row["month"],
-        actual_images=row["actual_images"],
-        actual_usd=_usd(row["actual_usd_micros"]),
-        settled_at=row["settled_at"],
-        release_reason=row["release_reason"],
-        reset_id=row["reset_id"],
-    )
+    return reservation(row, when=same, day=same, month=same)
 
 
 def _usage_row(row: asyncpg.Record) -> UsageRow:
-    return UsageRow(
-        reservation_id=row["id"],
-        created_at=row["created_at"],
-        day=row["day"],
-        guild_id=row["guild_id"],
-        user_id=row["user_id"],
-        generation_id=row["generation_id"],
-        provider=row["provider"],
-        model=row["model"],
-        status=ReservationStatus(row["status"]),
-        images=row["images"],
-        est_usd=micros_to_usd(row["est_usd_micros"]),
-        actual_images=row["actual_images"],
-        actual_usd=_usd(row["actual_usd_micros"]),
-        release_reason=row["release_reason"],
-        reset_id=row["reset_id"],
-    )
+    return usage_row(row, when=same, day=same)

@@ -51,7 +51,16 @@ from bot.storage.models import (
     UsageSnapshot,
     UserTotal,
     micros_to_usd,
+    optional_micros,
     usd_to_micros,
+)
+from bot.storage.rows import (
+    generation_record,
+    guild_quota,
+    reservation,
+    role_quota,
+    usage_row,
+    usage_snapshot,
 )
 from bot.storage.stats import GenerationFacts, provider_stats
 
@@ -67,8 +76,10 @@ def sqlite_path_from_url(url: str) -> str:
     return url.removeprefix("sqlite:///") or ":memory:"
 
 
-def _dt(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
+def _time(seconds: float) -> datetime:
+    """A stored time (UTC epoch seconds) as an aware datetime. Only ever given a value: the
+    mappers in rows.py pass the NULL of a nullable column through as None themselves."""
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 class SQLiteStore(Store):
@@ -514,15 +525,7 @@ class SQLiteStore(Store):
 
     async def get_guild_quota(self, guild_id: int) -> QuotaOverrides:
         row = await self._fetchone("SELECT * FROM guild_quotas WHERE guild_id=?", (guild_id,))
-        if row is None:
-            return QuotaOverrides()
-        return QuotaOverrides(
-            user_daily_images=row["user_daily_images"],
-            user_daily_usd=_usd(row["user_daily_usd_micros"]),
-            cooldown_seconds=row["cooldown_seconds"],
-            max_concurrent=row["max_concurrent"],
-            guild_monthly_usd=_usd(row["guild_monthly_usd_micros"]),
-        )
+        return QuotaOverrides() if row is None else guild_quota(row)
 
     async def set_guild_quota(
         self, guild_id: int, overrides: QuotaOverrides, *, updated_by: int | None, now: datetime
@@ -540,10 +543,10 @@ class SQLiteStore(Store):
             (
                 guild_id,
                 overrides.user_daily_images,
-                _micros(overrides.user_daily_usd),
+                optional_micros(overrides.user_daily_usd),
                 overrides.cooldown_seconds,
                 overrides.max_concurrent,
-                _micros(overrides.guild_monthly_usd),
+                optional_micros(overrides.guild_monthly_usd),
                 as_utc(now).timestamp(),
                 updated_by,
             ),
@@ -553,17 +556,7 @@ class SQLiteStore(Store):
         rows = await self._fetchall(
             "SELECT * FROM role_quotas WHERE guild_id=? ORDER BY role_id", (guild_id,)
         )
-        return [
-            RoleQuota(
-                role_id=row["role_id"],
-                exempt=bool(row["exempt"]),
-                user_daily_images=row["user_daily_images"],
-                user_daily_usd=_usd(row["user_daily_usd_micros"]),
-                cooldown_seconds=row["cooldown_seconds"],
-                max_concurrent=row["max_concurrent"],
-            )
-            for row in rows
-        ]
+        return [role_quota(row, flag=bool) for row in rows]
 
     async def set_role_quota(
         self, guild_id: int, quota: RoleQuota, *, updated_by: int | None, now: datetime
@@ -581,7 +574,7 @@ class SQLiteStore(Store):
                 quota.role_id,
                 int(quota.exempt),
                 quota.user_daily_images,
-                _micros(quota.user_daily_usd),
+                optional_micros(quota.user_daily_usd),
                 quota.cooldown_seconds,
                 quota.max_concurrent,
                 as_utc(now).timestamp(),
@@ -723,36 +716,7 @@ def _statements(sql: str) -> list[str]:
 
 
 def _record(row: sqlite3.Row) -> GenerationRecord:
-    return GenerationRecord(
-        id=row["id"],
-        user_id=row["user_id"],
-        guild_id=row["guild_id"],
-        channel_id=row["channel_id"],
-        interaction_id=row["interaction_id"],
-        kind=row["kind"],
-        parent_id=row["parent_id"],
-        prompt=row["prompt"],
-        negative_prompt=row["negative_prompt"],
-        aspect=row["aspect"],
-        count=row["count"],
-        requested_seed=row["requested_seed"],
-        model=row["model"],
-        private=bool(row["private"]),
-        status=GenerationStatus(row["status"]),
-        provider=row["provider"],
-        model_id=row["model_id"],
-        seeds=tuple(json.loads(row["seeds"])),
-        cost_usd=row["cost_usd"],
-        cost_source=row["cost_source"],
-        error=row["error"],
-        provider_latency_ms=row["provider_latency_ms"],
-        total_latency_ms=row["total_latency_ms"],
-        created_at=_dt(row["created_at"]) or datetime.now(UTC),
-        finished_at=_dt(row["finished_at"]),
-        message_id=row["message_id"],
-        hedge_cost_usd=row["hedge_cost_usd"],
-        attempts=tuple(json.loads(row["attempts"] or "[]")),
-    )
+    return generation_record(row, when=_time, flag=bool, decode_json=json.loads)
 
 
 def _attempts_json(attempts: Sequence[Mapping[str, Any]]) -> str:
@@ -797,17 +761,7 @@ def _snapshot_params(user_id: int, guild_id: int | None, now: datetime) -> dict[
 
 def _usage(row: Any, now: datetime) -> UsageSnapshot:
     assert row is not None
-    return UsageSnapshot(
-        now=now,
-        user_images_today=row[0],
-        user_usd_micros_today=row[1],
-        user_images_month=row[2],
-        user_usd_micros_month=row[3],
-        user_in_flight=row[4],
-        user_last_request_at=_dt(row[5]),
-        guild_usd_micros_month=row[6],
-        global_usd_micros_today=row[7],
-    )
+    return usage_snapshot(row, now, when=_time)
 
 
 def _day_key(moment: datetime) -> str:
@@ -822,53 +776,12 @@ def _month(key: str) -> date:
     return date.fromisoformat(f"{key}-01")
 
 
-def _usd(micros: int | None) -> float | None:
-    return None if micros is None else micros_to_usd(micros)
-
-
-def _micros(usd: float | None) -> int | None:
-    return None if usd is None else usd_to_micros(usd)
-
-
 def _reservation(row: sqlite3.Row) -> Reservation:
-    return Reservation(
-        id=row["id"],
-        user_id=row["user_id"],
-        guild_id=row["guild_id"],
-        generation_id=row["generation_id"],
-        images=row["images"],
-        est_usd=micros_to_usd(row["est_usd_micros"]),
-        status=ReservationStatus(row["status"]),
-        created_at=_dt(row["created_at"]) or datetime.now(UTC),
-        expires_at=_dt(row["expires_at"]) or datetime.now(UTC),
-        day=date.fromisoformat(row["day"]),
-        month=_month(row["month"]),
-        actual_images=row["actual_images"],
-        actual_usd=_usd(row["actual_usd_micros"]),
-        settled_at=_dt(row["settled_at"]),
-        release_reason=row["release_reason"],
-        reset_id=row["reset_id"],
-    )
+    return reservation(row, when=_time, day=date.fromisoformat, month=_month)
 
 
 def _usage_row(row: sqlite3.Row) -> UsageRow:
-    return UsageRow(
-        reservation_id=row["id"],
-        created_at=_dt(row["created_at"]) or datetime.now(UTC),
-        day=date.fromisoformat(row["day"]),
-        guild_id=row["guild_id"],
-        user_id=row["user_id"],
-        generation_id=row["generation_id"],
-        provider=row["provider"],
-        model=row["model"],
-        status=ReservationStatus(row["status"]),
-        images=row["images"],
-        est_usd=micros_to_usd(row["est_usd_micros"]),
-        actual_images=row["actual_images"],
-        actual_usd=_usd(row["actual_usd_micros"]),
-        release_reason=row["release_reason"],
-        reset_id=row["reset_id"],
-    )
+    return usage_row(row, when=_time, day=date.fromisoformat)
 
 
 def _run_all(
