@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 from bot.metrics import Metrics
+from bot.services.display import for_display
 from bot.services.errors import (
     GenerationFailed,
     ImagesWithheld,
@@ -180,7 +181,8 @@ class GenerationService:
             return self.catalog.get(key), ()
         except UnknownModel as exc:
             raise InvalidOptions(
-                f"There is no model called `{key}`. Available: {', '.join(exc.known)}."
+                f"There is no model called “{for_display(key, 60, single_line=True)}”. "
+                f"Available: {', '.join(exc.known)}."
             ) from None
 
     def options_from(self, record: GenerationRecord, **changes: object) -> GenerationOptions:

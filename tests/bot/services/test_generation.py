@@ -90,6 +90,17 @@ async def test_bad_options_are_explained_before_anything_is_recorded(
     assert await store.get_generation(1) is None
 
 
+async def test_an_unknown_model_name_is_shown_safely(store: Store, catalog: Catalog) -> None:
+    with pytest.raises(InvalidOptions) as caught:
+        await service(store, catalog).generate(
+            ALICE, GenerationOptions(prompt="fine prompt", model="@everyone **`dall-e`**")
+        )
+    shown = caught.value.message
+    assert "@everyone" not in shown  # neutralised: a reply can never ping
+    assert "**`" not in shown  # markdown escaped
+    assert "dall" in shown and "Available: imagen-4-fast" in shown
+
+
 async def test_vary_repeats_the_latest_settings_with_new_seeds(
     store: Store, catalog: Catalog
 ) -> None:
