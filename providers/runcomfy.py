@@ -14,14 +14,16 @@ Wire facts: ../shared/providers.md and RunComfy's page for Imagen 4 Fast
   polling. The sleep is injectable (it defaults to the retry policy's) so tests never wait.
 - Each HTTP call is retried on its own by the retry policy; a job that RunComfy reports as failed
   or cancelled is not resubmitted here (the router fails over).
-- When the caller abandons the call (the task is cancelled), every job still queued gets a cancel
-  request, best effort, before the cancellation propagates. Only queued jobs can be cancelled.
+- When the caller abandons the call (the task is cancelled), or this client gives up waiting on a
+  job for any reason (past `max_wait`, status or result calls failing past their retries, an
+  answer it cannot read), the job gets a cancel request, best effort, before the error
+  propagates. Only queued jobs can be cancelled; for a job that already ended the request is
+  answered `not_cancellable` and changes nothing.
 - No cost is reported: the catalog price applies.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import random
 from collections.abc import Awaitable, Callable
@@ -156,12 +158,15 @@ class RunComfyProvider(ImageProvider):
         job = await self._retry.run(lambda: self._submit(request, offer, seed))
         try:
             url = await self._wait(job)
-        except asyncio.CancelledError:  # the caller gave up: free the queue slot, then go
-            await self._cancel(job)
-            raise
         except _Overdue as exc:
             await self._cancel(job)
             raise ProviderUnavailable(str(exc), provider=self.name) from None
+        except BaseException:
+            # The caller gave up (CancelledError), or we did (status or result calls failing past
+            # their retries, an answer we cannot read): a job still queued would otherwise stay
+            # queued at RunComfy. Free the slot, best effort, then go.
+            await self._cancel(job)
+            raise
         data, mime = await fetch_image(
             self._client,
             url,

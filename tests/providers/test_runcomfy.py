@@ -288,6 +288,29 @@ async def test_a_request_lost_while_polling_is_a_bad_response(fake, http_client,
         await make(fake, http_client, sleep).generate(req(), model)
 
 
+async def test_a_job_whose_status_polls_keep_failing_is_cancelled(fake, http_client, sleep, model):
+    for _ in range(3):
+        fake.fail_next("status", 503, None, "upstream unavailable")
+
+    with pytest.raises(ProviderUnavailable, match="upstream unavailable"):
+        await make(fake, http_client, sleep, attempts=3).generate(req(), model)
+
+    [job] = fake.jobs.values()
+    assert job.cancel_requests == 1
+    assert job.state == "cancelled"  # it was still queued: the slot is freed
+
+
+async def test_an_unreadable_result_still_asks_to_cancel_the_job(fake, http_client, sleep, model):
+    fake.reply_next("result", Reply(200, text="<html>oops</html>", content_type="text/html"))
+
+    with pytest.raises(BadResponse):
+        await make(fake, http_client, sleep).generate(req(), model)
+
+    [job] = fake.jobs.values()
+    assert job.cancel_requests == 1  # asked; the job had completed, so nothing changes
+    assert job.state == "completed"
+
+
 async def test_a_transient_poll_error_is_retried_without_resubmitting(
     fake, http_client, sleep, model
 ):
