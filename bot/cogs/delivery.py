@@ -46,6 +46,10 @@ TOKEN_MARGIN_S = 30.0  # leave time for the upload itself before the token dies 
 RESTARTING = "Canvasbot is restarting. Please try again in a minute; nothing was charged."
 MAX_UPLOADS = 16
 UNEXPECTED = "Something went wrong on our side. Nothing was charged; please try again in a moment."
+UNDELIVERED = (
+    "Your image was made, but Discord would not take it just now, so it was not charged. "
+    "Please try again in a moment."
+)
 
 Work = Callable[[Callable[[str], None]], Awaitable[Outcome]]
 OnBlocked = Callable[[discord.Interaction[Any], PromptBlocked], Awaitable[object]]
@@ -194,7 +198,15 @@ class Delivery:
             # The staged images are what gets uploaded and they hold the bytes until release:
             # drop our reference, so an image put on disk leaves memory now.
             outcome = replace(outcome, result=replace(outcome.result, images=()))
-            return await self._post(interaction, outcome, embeds, files)
+            try:
+                return await self._post(interaction, outcome, embeds, files)
+            except discord.HTTPException as exc:
+                # Discord would not take the result (an upload refused, its servers failing):
+                # the member has nothing to show for the charge, so it is refunded.
+                await self.service.undelivered(outcome.record, f"Discord answered {exc.status}")
+                with contextlib.suppress(discord.HTTPException):
+                    await send_error(interaction, UNDELIVERED)
+                return None
         finally:
             for image in staged:
                 image.release()

@@ -625,3 +625,23 @@ class GenerationService:
 
     async def record_message(self, generation_id: int, message_id: int) -> None:
         await self.store.set_message(generation_id, message_id)
+
+    async def undelivered(self, record: GenerationRecord, reason: str) -> None:
+        """The result was made but could not be posted: the member gets back what was charged
+        (they have nothing to show for it), and the record says why."""
+        refunded = await self.store.release_reservations_for(
+            record.id, "undelivered", now=datetime.now(UTC), charged_too=True
+        )
+        await self.store.fail_generation(
+            record.id,
+            status=GenerationStatus.FAILED,
+            error=f"undelivered: {reason}",
+            total_latency_ms=record.total_latency_ms,
+        )
+        log.warning(
+            "generation %s could not be posted (%s); %d reservation(s) refunded",
+            record.id,
+            reason,
+            refunded,
+            extra={"generation_id": record.id, "outcome": "undelivered"},
+        )

@@ -123,9 +123,10 @@ class Store(ABC):
 
     @abstractmethod
     async def release_reservations_for(
-        self, generation_id: int, reason: str, *, now: datetime
+        self, generation_id: int, reason: str, *, now: datetime, charged_too: bool = False
     ) -> int:
-        """Release the generation's open reservations; how many."""
+        """Release the generation's open reservations (with `charged_too`, its committed ones as
+        well: a refund); how many."""
 
     @abstractmethod
     async def provider_stats(self, since: datetime) -> list[ProviderStats]:

@@ -35,6 +35,7 @@ __all__ = [
     "month_of",
     "next_day_start",
     "next_month_start",
+    "releasable",
 ]
 
 # Longer than any generation may take: a reservation still open after this was left by a crash.
@@ -126,3 +127,9 @@ def first_refusal(
                 resets_at,
             )
     return None
+
+
+def releasable(charged_too: bool) -> str:
+    """The reservation statuses a release may change, as SQL: open ones, and with `charged_too`
+    committed ones as well (a refund, e.g. for a result Discord would not take)."""
+    return "('reserved', 'committed')" if charged_too else "('reserved')"

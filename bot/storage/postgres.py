@@ -35,7 +35,14 @@ from typing import Any
 import asyncpg
 
 from bot.storage.base import Store, StoreError, guild_safety_columns
-from bot.storage.ledger import DEFAULT_RESERVATION_TTL, as_utc, day_of, first_refusal, month_of
+from bot.storage.ledger import (
+    DEFAULT_RESERVATION_TTL,
+    as_utc,
+    day_of,
+    first_refusal,
+    month_of,
+    releasable,
+)
 from bot.storage.migrations import load_migrations
 from bot.storage.models import (
     DayTotal,
@@ -277,11 +284,11 @@ class PostgresStore(Store):
         return row is not None
 
     async def release_reservations_for(
-        self, generation_id: int, reason: str, *, now: datetime
+        self, generation_id: int, reason: str, *, now: datetime, charged_too: bool = False
     ) -> int:
         rows = await self.pool.fetch(
             "UPDATE quota_reservations SET status='released', release_reason=$1, settled_at=$2"
-            " WHERE generation_id=$3 AND status='reserved' RETURNING id",
+            f" WHERE generation_id=$3 AND status IN {releasable(charged_too)} RETURNING id",
             reason,
             as_utc(now),
             generation_id,

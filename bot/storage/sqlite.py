@@ -28,7 +28,14 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from bot.storage.base import Store, StoreError, guild_safety_columns
-from bot.storage.ledger import DEFAULT_RESERVATION_TTL, as_utc, day_of, first_refusal, month_of
+from bot.storage.ledger import (
+    DEFAULT_RESERVATION_TTL,
+    as_utc,
+    day_of,
+    first_refusal,
+    month_of,
+    releasable,
+)
 from bot.storage.migrations import load_migrations
 from bot.storage.models import (
     DayTotal,
@@ -359,11 +366,11 @@ class SQLiteStore(Store):
         return changed == 1
 
     async def release_reservations_for(
-        self, generation_id: int, reason: str, *, now: datetime
+        self, generation_id: int, reason: str, *, now: datetime, charged_too: bool = False
     ) -> int:
         return await self._execute(
             "UPDATE quota_reservations SET status='released', release_reason=?, settled_at=?"
-            " WHERE generation_id=? AND status='reserved'",
+            f" WHERE generation_id=? AND status IN {releasable(charged_too)}",
             (reason, as_utc(now).timestamp(), generation_id),
         )
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gc
 import io
+from datetime import date
 from pathlib import Path
 
 from PIL import Image
 
 from bot.storage import GenerationStatus
+from bot.storage.models import ReservationStatus
 from providers.local import render_preview
 from tests.e2e.conftest import BotFactory
 from tests.e2e.helpers import field, kind_reply, result_message
@@ -249,3 +251,26 @@ async def test_an_image_keeps_its_room_in_memory_until_discord_answers_its_uploa
         assert bot.delivery.staging.spilled == 0
     assert message.attachments[0].data == expected
     fake.assert_clean()
+
+
+async def test_a_result_discord_will_not_take_is_refunded_and_explained(
+    fake: FakeDiscord, canvasbot: BotFactory
+) -> None:
+    async with canvasbot() as (_, app):
+        # Discord refuses the upload that would fill the loading message (not a 404/403, so
+        # there is no channel fallback): the member must not pay for an image they never see.
+        fake.inject_failure(
+            "PATCH", r"^/webhooks/\d+/[^/]+/messages/@original$", status=400, code=50035
+        )
+        reply = await kind_reply(await fake.slash("generate", {"prompt": "a tram depot"}))
+        record = await app.store.get_generation(1)
+        [reservation] = await app.store.export_usage(date(2000, 1, 1))
+    assert "would not take it" in reply.content
+    assert "not charged" in reply.content
+    assert record is not None
+    assert record.status is GenerationStatus.FAILED
+    assert (record.error or "").startswith("undelivered: Discord answered 400")
+    assert (reservation.status, reservation.release_reason) == (
+        ReservationStatus.RELEASED,
+        "undelivered",
+    )
