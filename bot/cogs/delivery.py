@@ -144,6 +144,11 @@ class Delivery:
     async def deliver(self, interaction: discord.Interaction[Any], work: Work) -> Outcome | None:
         """Run the generation and post it (or the explanation). The caller has acknowledged.
         The outcome returned holds no image bytes: they went to Discord."""
+        if not self.accepting:
+            # Commands and buttons are turned away earlier; this catches what got past those
+            # checks (a modal opened before the shutdown began): no new paid work now.
+            await send_error(interaction, RESTARTING)
+            return None
         task = asyncio.current_task()
         assert task is not None
         self._in_flight.add(task)

@@ -278,3 +278,18 @@ async def test_history_pages_through_the_callers_generations(
         fields = edit.payload["embeds"][0]["fields"]
         assert [f["name"][:2] for f in fields] == ["#2", "#1"]
     fake.assert_clean()
+
+
+async def test_a_modal_submitted_after_shutdown_began_starts_no_generation(
+    fake: FakeDiscord, canvasbot: BotFactory
+) -> None:
+    async with canvasbot() as (bot, app):
+        original = await generate(fake, seed=9)
+        opener = await fake.click(original, original.button("Reseed")["custom_id"])
+        await opener.modal_opened()
+        bot.delivery.accepting = False  # what drain() does first on SIGTERM
+        reply = await kind_reply(await fake.submit_modal(opener, {"seed": "10"}))
+        later = await app.store.get_generation(2)
+    assert "restarting" in reply.content
+    assert later is None  # nothing recorded, reserved or sent to a provider
+    fake.assert_clean()
