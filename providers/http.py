@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from providers.errors import BadResponse, ProviderUnavailable
+from providers.errors import BadResponse, ProviderUnavailable, RateLimited
 from providers.memory import TYPICAL_IMAGE_BYTES, ImageMemory
 from providers.retry import RetryPolicy
 
@@ -102,9 +102,10 @@ async def fetch_image(
     providers inline small results) is decoded in place instead. With `memory`, each attempt
     waits for room for a typical image first (and holds none between attempts).
 
-    With `retry`, a transient failure of the download is retried on its own: the image is already
-    generated (and paid for), so a brief CDN error must never send the caller back to generating
-    it again."""
+    A 429 from the image host is `RateLimited` (with its Retry-After), a 408 or 5xx
+    `ProviderUnavailable`; any other answer but 200 with a body is `BadResponse`. With `retry`,
+    those transient failures are retried on their own: the image is already generated (and paid
+    for), so a brief CDN error must never send the caller back to generating it again."""
     if url.startswith("data:"):
         return decode_data_uri(url, provider=provider)
 
@@ -127,7 +128,14 @@ async def _download(
         response = await send(
             client, "GET", url, provider=provider, timeout=timeout, follow_redirects=True
         )
-    if response.status_code >= 500:
+    if response.status_code == 429:
+        # The image host throttles us: worth waiting for (the image is paid for), not a failure.
+        raise RateLimited(
+            "image download was rate limited (HTTP 429)",
+            provider=provider,
+            retry_after=parse_retry_after(response.headers.get("retry-after")),
+        )
+    if response.status_code >= 500 or response.status_code == 408:
         raise ProviderUnavailable(
             f"image download failed with HTTP {response.status_code}",
             provider=provider,

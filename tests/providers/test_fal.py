@@ -486,6 +486,17 @@ async def test_a_failed_download_is_retried_without_generating_again(
     assert len(sleep.calls) == 1  # the retry policy's backoff, before the second download
 
 
+async def test_a_throttled_download_waits_as_asked_without_generating_again(
+    provider: FalProvider, fake: FalFake, catalog: Catalog, sleep: RecordingSleep
+) -> None:
+    fake.script("file", 429, "Too Many Requests", headers={"Retry-After": "1"}, raw=True)
+    result = await provider.generate(ask(), catalog.get("imagen-4-fast"))
+    assert [image.data for image in result.images] == [file_bytes("req-1", 0)]
+    assert len(fake.stage_calls("submit")) == 1  # one request, paid once
+    assert len(fake.stage_calls("file")) == 2
+    assert sleep.calls == [1.0]  # the image host's Retry-After
+
+
 async def test_poll_interval_is_bounded(http_client: httpx.AsyncClient) -> None:
     with pytest.raises(ValueError, match="poll_interval"):
         FalProvider(http_client, "k", poll_interval=0)
