@@ -14,8 +14,8 @@ Wire facts: ../shared/providers.md and AI/ML API's page for Imagen 4 Fast
 - Images come inline (`b64_json`, asked for with `convert_base64_to_url: false`, which saves a
   download) or as a URL; both are handled, whichever the answer holds.
 - Errors `{message, path, requestId, statusCode, timestamp}`: 401 key, 403 out of credits,
-  404 unknown model, 429 rate limit, 5xx unavailable; a 400 is a validation error unless its
-  message is about safety (ContentBlocked) or the model (ModelUnavailable).
+  404 unknown model, 429 rate limit, 408 and 5xx unavailable; a 400 is a validation error unless
+  its message is about safety (ContentBlocked) or the model (ModelUnavailable).
 """
 
 from __future__ import annotations
@@ -46,7 +46,14 @@ from providers.errors import (
     RateLimited,
     redact,
 )
-from providers.http import decode_base64, fetch_image, json_body, parse_retry_after, send
+from providers.http import (
+    decode_base64,
+    fetch_image,
+    json_body,
+    parse_retry_after,
+    send,
+    transient_status,
+)
 from providers.retry import RetryPolicy
 
 __all__ = ["DEFAULT_BASE_URL", "KEY_ENV_VAR", "MAX_PROMPT_CHARS", "AimlApiProvider"]
@@ -203,7 +210,7 @@ class AimlApiProvider(ImageProvider):
                 provider=self.name,
                 retry_after=parse_retry_after(response.headers.get("retry-after")),
             )
-        if status >= 500:
+        if transient_status(status):
             return ProviderUnavailable(message, **kw)
         if status == 404:
             return self._model_gone(message, offer, kw)

@@ -9,7 +9,7 @@
      ├── BadResponse             the answer could not be understood
      └── TransientError          worth retrying, then failing over
           ├── RateLimited        429, with the server's retry_after when it sent one
-          └── ProviderUnavailable  5xx, timeouts, connection errors
+          └── ProviderUnavailable  5xx and 408, timeouts, connection errors
 
 Messages never contain keys: clients build them from status codes and the provider's own
 error text, and `redact` strips anything that looks like the key before it is stored.
@@ -107,7 +107,7 @@ class RateLimited(TransientError):
 
 
 class ProviderUnavailable(TransientError):
-    """5xx, a timeout or a connection error."""
+    """5xx or 408, a timeout or a connection error."""
 
 
 def redact(text: str, *secrets: str | None) -> str:

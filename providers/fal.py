@@ -56,7 +56,7 @@ from providers.errors import (
     RateLimited,
     redact,
 )
-from providers.http import fetch_image, json_body, parse_retry_after, send
+from providers.http import fetch_image, json_body, parse_retry_after, send, transient_status
 from providers.retry import RetryPolicy
 
 __all__ = ["DEFAULT_BASE_URL", "KEY_ENV_VAR", "FalProvider"]
@@ -340,7 +340,7 @@ class FalProvider(ImageProvider):
             )
         if CONTENT_POLICY in types:
             return ContentBlocked(message, reason=message, **kw)
-        if retryable or status >= 500 or status == 408:
+        if retryable or transient_status(status):
             return ProviderUnavailable(message, **kw)
         if status == 404:
             if model_id is not None:

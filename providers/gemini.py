@@ -41,7 +41,7 @@ from providers.errors import (
     RateLimited,
     redact,
 )
-from providers.http import decode_base64, json_body, parse_retry_after, send
+from providers.http import decode_base64, json_body, parse_retry_after, send, transient_status
 from providers.retry import RetryPolicy
 
 __all__ = ["DEFAULT_BASE_URL", "KEY_ENV_VAR", "GeminiProvider"]
@@ -210,7 +210,7 @@ class GeminiProvider(ImageProvider):
             if retry_after is None:
                 retry_after = parse_retry_after(response.headers.get("retry-after"))
             return RateLimited(message, provider=self.name, status=status, retry_after=retry_after)
-        if status >= 500:
+        if transient_status(status):
             return ProviderUnavailable(message, **kw)
         if status in (404, 410) or rpc_status == "NOT_FOUND" or _MODEL_GONE.search(message):
             return ModelUnavailable(

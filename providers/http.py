@@ -26,9 +26,16 @@ __all__ = [
     "json_body",
     "parse_retry_after",
     "send",
+    "transient_status",
 ]
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+
+
+def transient_status(status: int) -> bool:
+    """An HTTP status worth retrying and then failing over: a 5xx, or 408 (the server gave up
+    waiting for our request, a timeout on its side). 429 is not here: it is `RateLimited`."""
+    return status >= 500 or status == 408
 
 
 async def send(
@@ -135,7 +142,7 @@ async def _download(
             provider=provider,
             retry_after=parse_retry_after(response.headers.get("retry-after")),
         )
-    if response.status_code >= 500 or response.status_code == 408:
+    if transient_status(response.status_code):
         raise ProviderUnavailable(
             f"image download failed with HTTP {response.status_code}",
             provider=provider,

@@ -58,7 +58,7 @@ from providers.errors import (
     RateLimited,
     redact,
 )
-from providers.http import fetch_image, json_body, parse_retry_after, send
+from providers.http import fetch_image, json_body, parse_retry_after, send, transient_status
 from providers.retry import RetryPolicy
 
 __all__ = ["DEFAULT_BASE_URL", "KEY_ENV_VAR", "ReplicateProvider"]
@@ -366,7 +366,7 @@ class ReplicateProvider(ImageProvider):
             if retry_after is None and (match := _THROTTLED.search(detail)):
                 retry_after = float(match.group(1))
             return RateLimited(message, provider=self.name, status=status, retry_after=retry_after)
-        if status >= 500:
+        if transient_status(status):
             return ProviderUnavailable(message, **kw)
         if status == 404:
             if model_id is not None:

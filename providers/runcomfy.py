@@ -48,7 +48,7 @@ from providers.errors import (
     RateLimited,
     redact,
 )
-from providers.http import fetch_image, json_body, parse_retry_after, send
+from providers.http import fetch_image, json_body, parse_retry_after, send, transient_status
 from providers.retry import RetryPolicy
 
 __all__ = ["DEFAULT_BASE_URL", "KEY_ENV_VAR", "RunComfyProvider"]
@@ -310,7 +310,7 @@ class RunComfyProvider(ImageProvider):
                 provider=self.name,
                 retry_after=parse_retry_after(response.headers.get("retry-after")),
             )
-        if code == SERVER_ERROR or status >= 500:
+        if code == SERVER_ERROR or transient_status(status):
             return ProviderUnavailable(message, **kw)
         if code in {INVALID_ID, NOT_FOUND} or status == 404:
             if offer is not None:

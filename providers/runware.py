@@ -52,6 +52,7 @@ from providers.http import (
     json_body,
     parse_retry_after,
     send,
+    transient_status,
 )
 from providers.memory import TYPICAL_IMAGE_BYTES
 from providers.retry import RetryPolicy
@@ -283,7 +284,7 @@ class RunwareProvider(ImageProvider):
                 env_var=KEY_ENV_VAR,
                 **kw,
             )
-        if status >= 500 or code in TRANSIENT_CODES:
+        if transient_status(status) or code in TRANSIENT_CODES:
             return ProviderUnavailable(message, **kw)
         return InvalidRequest(message, **kw)
 
