@@ -16,14 +16,11 @@ from PIL import Image
 
 from tests.fakes.runware_fake import RunwareFake
 from tests.fakes.scripting import jpeg_bytes
+from tests.support.environment import without_bot_variables
 
 
 def canvasbot(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("CANVASBOT_", "RUNWARE_", "DISCORD_"))
-    }
+    clean = without_bot_variables(os.environ)
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", *args],
         cwd=tmp_path,
@@ -84,11 +81,7 @@ def test_doctor_reports_providers_and_database(tmp_path: Path) -> None:
 
 
 async def run_async(tmp_path: Path, *args: str, **env: str) -> tuple[int, str, str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("CANVASBOT_", "RUNWARE_", "DISCORD_"))
-    }
+    clean = without_bot_variables(os.environ)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from bot.cli import main
-from bot.settings import KNOWN_PROVIDERS
 from bot.storage import GenerationStatus, NewGeneration, open_store
 
 SECRET = "sk-test-runware-not-a-real-key"
@@ -92,10 +91,8 @@ def age(database: Path, generation_id: int, hours: float) -> None:
 
 @pytest.fixture
 def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A seeded SQLite database, and an environment holding only what these tests set."""
-    for name in list(os.environ):
-        if name.startswith("CANVASBOT_") or name in filter(None, KNOWN_PROVIDERS.values()):
-            monkeypatch.delenv(name)
+    """A seeded SQLite database, and an environment holding only what these tests set
+    (tests/conftest.py has already cleared every variable the bot reads)."""
     monkeypatch.chdir(tmp_path)  # no .env here
     path = tmp_path / "stats.sqlite3"
     ids = asyncio.run(seed(f"sqlite:///{path}"))

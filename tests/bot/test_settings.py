@@ -9,15 +9,7 @@ def settings(**env: str) -> Settings:
     return Settings(_env_file=None, **env)  # type: ignore[call-arg]
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "CANVASBOT_PROVIDERS",
-        "RUNWARE_API_KEY",
-        "DISCORD_TOKEN",
-        "CANVASBOT_DEV_GUILD_ID",
-    ):
-        monkeypatch.delenv(name, raising=False)
+# tests/conftest.py clears every variable the bot reads before each test.
 
 
 def test_with_no_keys_the_offline_provider_is_used() -> None:

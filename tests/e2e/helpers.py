@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from tests.fakes.discord import FakeMessage, InteractionHandle
+from tests.fakes.discord import Edit, FakeMessage, InteractionHandle
 
-__all__ = ["answer", "field", "kind_reply", "result_message"]
+__all__ = [
+    "answer",
+    "field",
+    "kind_reply",
+    "next_midnights",
+    "provider_progress",
+    "result_message",
+]
 
 
 async def answer(handle: InteractionHandle) -> FakeMessage:
@@ -45,8 +53,33 @@ async def kind_reply(handle: InteractionHandle) -> FakeMessage:
     return message
 
 
+# What a progress edit says before any provider has started on the request.
+NO_PROVIDER_YET = "Working with the image provider"
+
+
+async def provider_progress(handle: InteractionHandle) -> Edit:
+    """The first edit of the loading message after a provider has started: progress edits fire
+    on a timer whatever has happened, so the first tick may come before the request has been
+    recorded, reserved and handed to a provider (it then says "the image provider"). Waits on
+    edit events, not time; whatever the edit says is left to the caller to check."""
+    n = 0
+    while NO_PROVIDER_YET in str((edit := await handle.edit(n)).payload.get("content")):
+        n += 1
+    return edit
+
+
 def field(embed: dict[str, Any], name: str) -> str:
     for item in embed.get("fields", []):
         if item["name"] == name:
             return str(item["value"])
     raise AssertionError(f"no field {name!r} in {[f['name'] for f in embed.get('fields', [])]}")
+
+
+def next_midnights(since: datetime) -> set[str]:
+    """The `<t:…:R>` stamp of the next UTC midnight (when daily limits reset) as of `since` and
+    as of now: one stamp, or both if the test straddled a midnight."""
+    stamps = set()
+    for moment in (since, datetime.now(UTC)):
+        midnight = datetime.combine(moment.astimezone(UTC).date() + timedelta(days=1), time(), UTC)
+        stamps.add(f"<t:{int(midnight.timestamp())}:R>")
+    return stamps

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from tests.e2e.conftest import BotFactory
-from tests.e2e.helpers import answer, field, kind_reply
+from tests.e2e.helpers import answer, field, kind_reply, next_midnights
 from tests.fakes.discord import FakeDiscord, InteractionHandle
 
 MANAGE_GUILD = 1 << 5
@@ -23,6 +24,7 @@ async def outcome(handle: InteractionHandle) -> str:
 async def test_ten_at_once_with_a_daily_limit_of_three_give_three_images(
     fake: FakeDiscord, canvasbot: BotFactory
 ) -> None:
+    started = datetime.now(UTC)
     async with canvasbot(CANVASBOT_USER_DAILY_IMAGES=3, CANVASBOT_LOCAL_LATENCY_MS=200) as (
         _,
         app,
@@ -37,8 +39,12 @@ async def test_ten_at_once_with_a_daily_limit_of_three_give_three_images(
     assert results.count("image") == 3
     refusals = [r for r in results if r != "image"]
     assert len(refusals) == 7
-    assert all("3 of 3 images today" in r or "images today" in r for r in refusals), refusals
-    assert all("<t:" in r for r in refusals)  # when it resets, as a Discord timestamp
+    # When it resets: the next UTC midnight, as a Discord timestamp.
+    expected = {
+        f"You have used 3 of your 3 images today (this asks for 1). Resets {stamp}."
+        for stamp in next_midnights(started)
+    }
+    assert all(r in expected for r in refusals), refusals
     assert shown.is_ephemeral
     assert field(shown.embeds[0], "Images today").startswith("3 of 3")
     assert app.quotas is not None
@@ -49,6 +55,7 @@ async def test_ten_at_once_with_a_daily_limit_of_three_give_three_images(
 async def test_a_refusal_names_the_limit_before_any_provider_is_called(
     fake: FakeDiscord, canvasbot: BotFactory
 ) -> None:
+    started = datetime.now(UTC)
     async with canvasbot(
         CANVASBOT_USER_DAILY_USD=0.01,
         CANVASBOT_PROVIDERS="local",
@@ -56,7 +63,11 @@ async def test_a_refusal_names_the_limit_before_any_provider_is_called(
     ) as (_, app):
         refusal = await kind_reply(await fake.slash("generate", {"prompt": "a costly castle"}))
         record = await app.store.get_generation(1)
-    assert "$0.0100" in refusal.content or "0.01" in refusal.content
+    # Imagen 4 Ultra costs $0.06 an image: over the $0.01 daily budget before anything is spent.
+    assert refusal.content in {
+        f"You have used $0.00 of your $0.01 daily budget (this costs about $0.06). Resets {stamp}."
+        for stamp in next_midnights(started)
+    }
     assert record is not None
     assert record.status.value == "refused"
     assert record.provider is None  # no provider was called

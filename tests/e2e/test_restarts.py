@@ -12,18 +12,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from bot.storage import GenerationStatus, open_store
-from tests.e2e.helpers import result_message
+from tests.e2e.helpers import provider_progress, result_message
 from tests.fakes.discord import FakeDiscord
+from tests.support.environment import without_bot_variables
 
 STARTUP_TIMEOUT = 60.0
 
 
 def bot_env(fake: FakeDiscord, database: Path, **extra: object) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("CANVASBOT_", "RUNWARE_", "DISCORD_"))
-    }
+    env = without_bot_variables(os.environ)
     env.update(
         {
             "DISCORD_TOKEN": fake.token,
@@ -94,7 +91,10 @@ async def test_a_generation_killed_mid_flight_is_refunded_and_its_requester_told
         ) as process:
             handle = await fake.slash("generate", {"prompt": "a painting never finished"})
             await handle.acknowledged()
-            await handle.edit(0)  # "Working with …": recorded, reserved, at the provider
+            # Named once the generation is recorded, reserved and at the provider (the first
+            # tick of the progress timer may come before any of that).
+            progress = await provider_progress(handle)
+            assert "Working with offline preview" in progress.payload["content"]
             process.kill()  # kill -9: no chance to clean up
             await process.wait()
         async with bot_process(fake, database):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.e2e.conftest import BotFactory
-from tests.e2e.helpers import field, kind_reply, result_message
+from tests.e2e.helpers import field, kind_reply, provider_progress, result_message
 from tests.fakes.discord import FakeDiscord, FakeMessage
 
 
@@ -225,7 +225,7 @@ async def test_the_loading_message_says_who_is_working(
 ) -> None:
     async with canvasbot(CANVASBOT_LOCAL_LATENCY_MS=1500, CANVASBOT_PROGRESS_INTERVAL_SECONDS=0.3):
         handle = await fake.slash("generate", {"prompt": "a slow painting"})
-        progress = await handle.edit(0)
+        progress = await provider_progress(handle)  # not the first tick: that is a timer's
         assert "Working with offline preview" in progress.payload["content"]
         message = await handle.original_message()
         await fake.wait_for_message(lambda m: m.id == message.id and bool(m.embeds))

@@ -521,7 +521,12 @@ async def test_hostile_prompts_ping_nobody_in_replies_results_or_the_mod_log(
             result = await result_message(await fake.slash("generate", {"prompt": prompt}))
             assert "\u200b" not in result.embeds[0]["description"]
             await kind_reply(await fake.click(result, result.button("Report")["custom_id"]))
-    assert len(posts) == len(hostile)
+    # One post per refused prompt, in order, each naming the term where that prompt holds it.
+    assert [p.embeds[0]["description"] for p in posts] == [
+        'Blocked (server) at the standard level: "clowns" (server list) in the prompt as "clowns"'
+        f" (characters {prompt.index('clowns')}-{prompt.index('clowns') + len('clowns')})."
+        for prompt in hostile
+    ]
     shown = field(posts[0].embeds[0], "Prompt")
     assert "@everyone" not in shown
     assert "@here" not in shown

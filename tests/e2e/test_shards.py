@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.app import open_app
 from bot.client import CanvasBot
 from bot.runner import shard_options
 from tests.e2e.conftest import bot_settings
+from tests.e2e.helpers import next_midnights
 from tests.e2e.test_quota import outcome
 from tests.fakes.discord import FakeDiscord, running_bot
 from tests.fakes.runware_fake import RunwareFake
 
 
 async def test_each_shard_serves_its_servers_and_the_budget_is_shared(tmp_path: Path) -> None:
+    started = datetime.now(UTC)
     async with FakeDiscord(defaults=False) as fake, RunwareFake() as runware:
         first = fake.add_guild("Shard zero club", shard=(0, 2))
         second = fake.add_guild("Shard one club", shard=(1, 2))
@@ -61,5 +64,11 @@ async def test_each_shard_serves_its_servers_and_the_budget_is_shared(tmp_path: 
                     )
                 )
     assert [a, b] == ["image", "image"]
-    assert "bot" in c.lower() or "budget" in c.lower()  # the shared global budget is spent
+    # The shared global budget is spent: two Imagen 4 Fast images at $0.02 fill the $0.04.
+    assert c in {
+        f"The bot has used $0.04 of its $0.04 budget for today (this costs about $0.02)."
+        f" Resets {stamp}."
+        for stamp in next_midnights(started)
+    }
     assert len(runware.tasks) == 2  # the refused request never reached the provider
+    fake.assert_clean()

@@ -72,6 +72,7 @@ async def test_waiters_go_first_come_first_served_and_one_always_fits() -> None:
     tasks = [asyncio.create_task(produce(n)) for n in range(3)]
     await run_ready()
     assert order == [0]  # admitted alone although too large; the others wait
+    assert memory.waited == 2  # 1 and 2 are queued, not merely unscheduled
     release.set()
     await asyncio.gather(*tasks)
     assert order == [0, 1, 2]
@@ -93,6 +94,7 @@ async def test_a_cancelled_waiter_passes_its_turn_on() -> None:
     second = asyncio.create_task(produce("second"))
     third = asyncio.create_task(produce("third"))
     await run_ready()
+    assert memory.waited == 2  # second and third are queued behind first
     second.cancel()
     hold.set()
     await asyncio.gather(first, third)
@@ -112,6 +114,7 @@ async def test_the_local_provider_waits_for_room_before_drawing() -> None:
     second = asyncio.create_task(provider.generate(request, model))
     await run_ready()
     assert not second.done()  # no room for another 50 KB until the first is let go
+    assert memory.waited == 1  # waiting for room, not busy elsewhere
     del first
     result = await second
     assert len(result.images[0].data) >= 50_000

@@ -98,7 +98,8 @@ async def test_an_unknown_model_name_is_shown_safely(store: Store, catalog: Cata
     shown = caught.value.message
     assert "@everyone" not in shown  # neutralised: a reply can never ping
     assert "**`" not in shown  # markdown escaped
-    assert "dall" in shown and "Available: imagen-4-fast" in shown
+    assert "dall" in shown
+    assert "Available: imagen-4-fast" in shown
 
 
 async def test_vary_repeats_the_latest_settings_with_new_seeds(

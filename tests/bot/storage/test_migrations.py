@@ -11,8 +11,9 @@ from bot.storage import NewGeneration, Store, StoreError, open_store
 from bot.storage.migrations import load_migrations
 from bot.storage.sqlite import SQLiteStore
 
-# Numbers taken by branches not merged yet: a gap there is expected until they land.
-RESERVED_ELSEWHERE = {3}
+# Numbers taken by branches not merged yet: a gap there is expected until they land. None now:
+# every number up to the latest must have its migration in both engines.
+RESERVED_ELSEWHERE: set[int] = set()
 
 
 def test_both_engines_have_the_same_numbered_migrations() -> None:
