@@ -794,11 +794,15 @@ def _usage_row(row: sqlite3.Row) -> UsageRow:
 def _run_all(
     conn: sqlite3.Connection, works: list[Callable[[sqlite3.Connection], Any]]
 ) -> list[tuple[bool, Any]]:
-    """On aiosqlite's thread: each function in turn, each outcome its own."""
+    """On aiosqlite's thread: each function in turn, each outcome its own. A function that
+    fails inside a transaction it began has that transaction rolled back here, so the next one
+    never runs inside it (nor does the write lock stay taken)."""
     outcomes: list[tuple[bool, Any]] = []
     for work in works:
         try:
             outcomes.append((True, work(conn)))
         except Exception as exc:
+            if conn.in_transaction:
+                conn.rollback()
             outcomes.append((False, exc))
     return outcomes
